@@ -1,0 +1,239 @@
+package groupcomm
+
+// followerState is what a non-sequencer member tracks in its view.
+type followerState struct {
+	lastHeard uint64 // tick of the last frame from the sequencer
+	lastFrame uint64 // highest frame number received in this view
+	retain    Viewstamp
+	early     []Message // ORDER frames ahead of the held run (bounded)
+	lastNack  uint64
+	probing   bool // a Nack went out as a probe; the sequencer owes a frame
+
+	contacts   []NodeID // a joiner's contacts
+	lastJoin   uint64
+	lastAsk    uint64 // a restoring learner last asked its donor
+	lastRejoin uint64
+
+	lastForward uint64 // queued changes last forwarded to the sequencer
+
+	fetch           *fetchState
+	pendingCommit   *View
+	pendingAccept   *Message
+	pendingAcceptAt uint64
+}
+
+// fetchState is an outstanding request for entries (lo, hi].
+type fetchState struct {
+	from   MemberID
+	lo, hi Viewstamp
+	at     uint64
+}
+
+const maxEarlyFrames = 64
+
+// onOrder takes an ORDER frame of the installed view: appends the entries
+// that extend the gap-free run (holding early frames and NACKing gaps),
+// acks, and delivers up to Stable.
+func (n *Node) onOrder(m *Message) {
+	if n.seq != nil || m.From != n.view.Sequencer() {
+		return
+	}
+	f := &n.follower
+	f.lastHeard = n.now
+	f.probing = false
+	if m.Frame > f.lastFrame {
+		f.lastFrame = m.Frame
+	}
+	if n.vsLess(f.retain, m.Retain) {
+		f.retain = m.Retain
+	}
+	appendable := n.status == StatusNormal || (n.status == StatusFrozen && n.cfg.bugs.noFreeze)
+	if appendable && len(m.Entries) > 0 {
+		if !n.takeEntries(m.Entries) {
+			if len(f.early) < maxEarlyFrames {
+				f.early = append(f.early, *m)
+			}
+			if n.now-f.lastNack >= 1 {
+				f.lastNack = n.now
+				n.send(Message{Type: MsgNack, To: m.From, VS: n.elog.last()})
+			}
+		}
+		n.drainEarly()
+	}
+	if appendable && (len(m.Entries) > 0 || m.Reject) {
+		n.out.ackDue = true
+	}
+	if n.status == StatusNormal || n.status == StatusFrozen {
+		// A frozen member may still deliver up to a Stable of its view: what
+		// was stable is in every cut (S1).
+		if n.vsLess(n.stable, m.Stable) && (m.Stable.View == n.view.ID || m.Stable == n.view.Cut) {
+			n.stable = m.Stable
+		}
+		n.deliverStable()
+	}
+}
+
+// takeEntries appends the entries of one frame that extend the held run.
+// It reports false if the frame starts beyond the run (a gap).
+func (n *Node) takeEntries(ents []Entry) bool {
+	last := n.elog.last()
+	if ents[0].VS.Seq > last.Seq+1 {
+		return false
+	}
+	for i := range ents {
+		e := &ents[i]
+		if e.VS.Seq <= last.Seq {
+			continue
+		}
+		if e.VS.View != n.view.ID && !n.cfg.bugs.seqOnlyCompare {
+			return true
+		}
+		n.elog.append(*e)
+		n.out.entries = append(n.out.entries, *e)
+		n.noteOrdered(e)
+		last = e.VS
+	}
+	return true
+}
+
+// drainEarly appends held-back frames that now extend the run.
+func (n *Node) drainEarly() {
+	f := &n.follower
+	for progress := true; progress && len(f.early) > 0; {
+		progress = false
+		keep := f.early[:0]
+		for i := range f.early {
+			fm := &f.early[i]
+			last := fm.Entries[len(fm.Entries)-1].VS
+			if last.Seq <= n.elog.last().Seq {
+				continue // already held
+			}
+			if n.takeEntries(fm.Entries) {
+				progress = true
+				continue
+			}
+			keep = append(keep, *fm)
+		}
+		f.early = keep
+	}
+}
+
+// deliverStable delivers, in order, every held entry up to Stable.
+func (n *Node) deliverStable() {
+	if n.restoring {
+		return
+	}
+	upto := minVS(n.stable, n.elog.last())
+	if n.cfg.bugs.deliverUnstable && (n.status == StatusNormal || n.status == StatusFrozen) {
+		upto = n.elog.last() // planted bug: deliver before stability
+	}
+	for n.delivered.Seq < upto.Seq {
+		e, ok := n.elog.at(n.delivered.Seq + 1)
+		if !ok {
+			return
+		}
+		n.deliver(e)
+	}
+}
+
+// deliver hands one entry to the caller, marking duplicates.
+func (n *Node) deliver(e *Entry) {
+	dup := n.dedup.seen(e.ID)
+	if !dup {
+		n.dedup.add(e.ID)
+	}
+	n.out.deliveries = append(n.out.deliveries, Delivery{Entry: *e, InView: n.view.ID, Duplicate: dup})
+	n.delivered = e.VS
+	n.noteDelivered(e.ID)
+	if n.seq != nil {
+		delete(n.seq.ordered, e.ID)
+	}
+}
+
+// tickFollower runs the follower's timers: suspect a silent sequencer while
+// busy (TickFD), resend Nacks for gaps, retry fetches.
+func (n *Node) tickFollower() {
+	f := &n.follower
+	if n.seq == nil && (n.status == StatusNormal || n.status == StatusFrozen) {
+		if len(f.early) > 0 && n.now-f.lastNack >= uint64(n.cfg.TickRTO) {
+			f.lastNack = n.now
+			n.send(Message{Type: MsgNack, To: n.view.Sequencer(), VS: n.elog.last()})
+		}
+	}
+	if ft := f.fetch; ft != nil && n.now-ft.at >= uint64(n.cfg.TickRTO) {
+		n.sendFetch(ft.from, ft.lo, ft.hi)
+	}
+	if f.pendingAccept != nil && n.now-f.pendingAcceptAt >= uint64(4*n.cfg.TickRTO) {
+		f.pendingAccept = nil // give up; the proposer resends its Accept
+	}
+}
+
+// busy reports whether this member has work in flight, so that a silent
+// sequencer is worth suspecting (L3: per-group timers run only while busy).
+func (n *Node) busy() bool {
+	return n.origin.count() > 0 || n.delivered.Less(n.elog.last()) || n.follower.probing
+}
+
+// sequencerSuspected reports whether this member suspects the sequencer of
+// its view: the caller's detector says so, its silence while busy exceeded
+// TickFD, or this member has been frozen past TickVC (L3).
+func (n *Node) sequencerSuspected() bool {
+	sq := n.view.Sequencer()
+	if sq == n.self {
+		return n.status == StatusFrozen && n.now-n.vc.frozenSince >= uint64(n.cfg.TickVC) ||
+			n.status == StatusRecovering
+	}
+	if n.suspected[sq.Node] || n.status == StatusRecovering {
+		return true
+	}
+	if n.status == StatusFrozen && n.now-n.vc.frozenSince >= uint64(n.cfg.TickVC) {
+		return true
+	}
+	return n.busy() && n.now-n.follower.lastHeard >= uint64(n.cfg.TickFD)
+}
+
+// sendFetch asks a member for the entries (lo, hi].
+func (n *Node) sendFetch(from MemberID, lo, hi Viewstamp) {
+	n.follower.fetch = &fetchState{from: from, lo: lo, hi: hi, at: n.now}
+	m := Message{Type: MsgFetch, To: from, VS: lo, Hi: hi}
+	n.send(m)
+}
+
+// onFetch answers with the entries asked for that this member holds.
+func (n *Node) onFetch(m *Message) {
+	lo := m.VS
+	if lo.Seq < n.elog.base.Seq {
+		return // compacted: cannot help
+	}
+	hi := minVS(m.Hi, n.elog.last())
+	ents := n.elog.slice(lo.Seq, hi.Seq)
+	if len(ents) > 4*n.cfg.MaxFrameEntries {
+		ents = ents[:4*n.cfg.MaxFrameEntries]
+	}
+	n.send(Message{Type: MsgEntries, To: m.From, Entries: ents, VS: lo, Hi: m.Hi})
+}
+
+// onEntries appends fetched entries that extend the held run, then retries
+// whatever waited for them (an install, an accept, a proposal).
+func (n *Node) onEntries(m *Message) {
+	last := n.elog.last()
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if e.VS.Seq <= last.Seq {
+			continue
+		}
+		if e.VS.Seq != last.Seq+1 {
+			break
+		}
+		n.elog.append(*e)
+		n.out.entries = append(n.out.entries, *e)
+		n.noteOrdered(e)
+		last = e.VS
+	}
+	if ft := n.follower.fetch; ft != nil && !n.vsLess(n.elog.last(), ft.hi) {
+		n.follower.fetch = nil
+	} else if ft != nil && len(m.Entries) > 0 {
+		n.sendFetch(ft.from, n.elog.last(), ft.hi)
+	}
+	n.retryWaiting()
+}

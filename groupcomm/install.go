@@ -1,0 +1,237 @@
+package groupcomm
+
+const maxHistory = 256
+
+// onCommit learns a decided view record V_{w+1} (or a later one).
+func (n *Node) onCommit(m *Message) {
+	p := m.Proposal
+	if p == nil || p.Cluster != n.cfg.Cluster || p.Group != n.cfg.Group || p.GroupIncarnation != n.cfg.GroupIncarnation {
+		return
+	}
+	if n.status == StatusJoining {
+		if mm, ok := p.Lookup(n.self); ok && mm.Role == Learner {
+			n.installJoiner(p)
+		}
+		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: n.view.ID})
+		return
+	}
+	if p.ID <= n.view.ID {
+		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: n.view.ID})
+		return
+	}
+	if p.ID > n.view.ID+1 {
+		if mm, ok := p.Lookup(n.self); ok && mm.Role == Learner && n.restoring {
+			n.installView(p) // a learner without state can jump: it needs a snapshot anyway
+			return
+		}
+		n.send(Message{Type: MsgNeedView, To: m.From})
+		return
+	}
+	n.tryInstall(p, m.From)
+}
+
+// tryInstall installs p = V_{w+1} if this member holds every entry up to
+// its cut (a learner without state needs none), else fetches them first.
+func (n *Node) tryInstall(p *View, src MemberID) {
+	if !n.restoring && !n.covers(p.Cut) {
+		v := p.Clone()
+		n.follower.pendingCommit = &v
+		if src != n.self {
+			n.sendFetch(src, n.elog.last(), p.Cut)
+		}
+		return
+	}
+	n.installView(p)
+}
+
+// retryWaiting resumes what waited for entries: an install, an accept, a
+// proposal in its fetch phase.
+func (n *Node) retryWaiting() {
+	f := &n.follower
+	if pc := f.pendingCommit; pc != nil && pc.ID == n.view.ID+1 && n.covers(pc.Cut) {
+		f.pendingCommit = nil
+		n.installView(pc)
+		return
+	}
+	if pa := f.pendingAccept; pa != nil && n.covers(pa.Proposal.Cut) {
+		f.pendingAccept = nil
+		n.onAccept(pa)
+	}
+	if vc := &n.vc; vc.active && vc.phase == phaseFetch && n.covers(vc.proposal.Cut) {
+		n.startAccept()
+	}
+}
+
+// installView installs p = V_{w+1}: deliver the entries up to the cut in
+// view w (A6), truncate everything above the cut (S2), persist the record,
+// emit NewView, then take the new role: sequencer, follower, learner, or
+// removed (A5).
+func (n *Node) installView(p *View) {
+	v := p.Clone()
+	if !n.restoring {
+		if n.vsLess(n.stable, v.Cut) {
+			n.stable = v.Cut
+		}
+		for n.delivered.Seq < v.Cut.Seq {
+			e, ok := n.elog.at(n.delivered.Seq + 1)
+			if !ok {
+				break
+			}
+			n.deliver(e)
+		}
+	}
+	if v.Cut.Seq < n.elog.last().Seq {
+		n.truncateAbove(v.Cut)
+	}
+	me, in := v.Lookup(n.self)
+	if n.restoring || (in && me.Role == Learner && n.restoringIn(&v)) {
+		// A learner without state needs a snapshot at a position at or
+		// after this cut (S9); it buffers the entries after the cut.
+		n.restoring = true
+		if n.elog.last().Less(v.Cut) {
+			n.elog.reset(v.Cut)
+		}
+		n.follower.lastAsk = n.now
+	}
+	n.stable = v.Cut
+	n.persisted = minVS(n.persisted, n.elog.last())
+	n.installRecord(v)
+	n.logf("installed", "view", v)
+	nv := v.Clone()
+	n.out.newView = &nv
+	if !in {
+		n.status = StatusRemoved
+		n.seq = nil
+		n.abandonPending()
+		n.failReads(ErrRemoved)
+		n.out.removed = true
+		return
+	}
+	n.status = StatusNormal
+	n.becomeRoleInView()
+}
+
+// restoringIn reports whether this member enters v as a learner that must
+// restore a snapshot: a joiner, or a learner that never restored.
+func (n *Node) restoringIn(v *View) bool {
+	if n.restoring {
+		return true
+	}
+	_, wasMember := n.view.Lookup(n.self)
+	return !wasMember
+}
+
+// truncateAbove drops every entry above cut, in memory and (through
+// Ready.TruncateAbove) on disk.
+func (n *Node) truncateAbove(cut Viewstamp) {
+	// Copy the kept prefix: ORDER messages already handed to the caller may
+	// still reference the old backing array.
+	kept := append([]Entry(nil), n.elog.slice(n.elog.base.Seq, cut.Seq)...)
+	n.elog.entries = kept
+	t := cut
+	if n.out.truncAbove != nil {
+		t = minVS(t, *n.out.truncAbove)
+	}
+	n.out.truncAbove = &t
+	keep := n.out.entries[:0]
+	for _, e := range n.out.entries {
+		if e.VS.Seq <= cut.Seq {
+			keep = append(keep, e)
+		}
+	}
+	n.out.entries = keep
+}
+
+// installRecord makes v the installed view and resets per-view state.
+func (n *Node) installRecord(v View) {
+	n.view = v
+	if len(n.history) == 0 || n.history[len(n.history)-1].ID < v.ID {
+		n.history = append(n.history, v.Clone())
+		if len(n.history) > maxHistory {
+			n.history = n.history[len(n.history)-maxHistory:]
+		}
+	}
+	n.hs.Installed = v.Clone()
+	if n.hs.Accepted.Instance < v.ID {
+		n.hs.Accepted, n.hs.AcceptedView = Ballot{}, nil
+	}
+	n.hsDirty = true
+	n.dedup.retain(&v)
+	n.seq = nil
+	n.failReads(ErrNoQuorum)
+	f := &n.follower
+	f.lastHeard, f.lastFrame, f.early, f.fetch, f.probing = n.now, 0, nil, nil, false
+	f.pendingCommit, f.pendingAccept = nil, nil
+	f.retain = Viewstamp{}
+	vc := &n.vc
+	vc.active, vc.wanting, vc.frozenSince, vc.maxRound = false, false, 0, 0
+	vc.promises, vc.proposal, vc.acceptedBy = vc.promises[:0], nil, nil
+}
+
+// becomeRoleInView takes this member's role in the installed view.
+func (n *Node) becomeRoleInView() {
+	me, _ := n.view.Lookup(n.self)
+	if me.Role == Voter {
+		n.restoring = false
+	}
+	if n.view.Sequencer() == n.self {
+		n.becomeSequencer()
+	}
+	n.pruneChanges()
+	n.forwardChanges()
+	if !n.restoring {
+		n.resubmitAll()
+	}
+	for _, m := range n.view.Members {
+		if m.Role == Learner && m.Donor == n.self && n.hasJustJoined(m.ID) {
+			n.queueSnapshot(m.ID)
+		}
+	}
+}
+
+// hasJustJoined reports whether id was not a member of the previous view.
+func (n *Node) hasJustJoined(id MemberID) bool {
+	if len(n.history) < 2 {
+		return true
+	}
+	prev := &n.history[len(n.history)-2]
+	_, in := prev.Lookup(id)
+	return !in
+}
+
+// installJoiner installs the first view of a joiner.
+func (n *Node) installJoiner(p *View) {
+	v := p.Clone()
+	n.elog.reset(v.Cut)
+	n.stable, n.persisted = v.Cut, v.Cut
+	n.restoring = true
+	n.installRecord(v)
+	n.logf("joined", "view", v)
+	nv := v.Clone()
+	n.out.newView = &nv
+	n.status = StatusNormal
+	n.follower.lastAsk = n.now
+	n.becomeRoleInView()
+}
+
+// sendViewsAfter answers a member in an older view with the records after
+// its view (Decided, S5; "older view: reply with your record", A7).
+func (n *Node) sendViewsAfter(to MemberID, after uint64) {
+	sent := 0
+	for i := range n.history {
+		v := &n.history[i]
+		if v.ID <= after {
+			continue
+		}
+		c := v.Clone()
+		n.send(Message{Type: MsgCommit, To: to, Proposal: &c})
+		sent++
+		if sent == 4 {
+			return
+		}
+	}
+	if sent == 0 && n.view.ID > after {
+		c := n.view.Clone()
+		n.send(Message{Type: MsgCommit, To: to, Proposal: &c})
+	}
+}

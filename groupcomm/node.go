@@ -1,0 +1,326 @@
+package groupcomm
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+)
+
+// Status is a member's protocol status.
+type Status uint8
+
+const (
+	// StatusNormal: the member acks and delivers in its installed view.
+	StatusNormal Status = iota + 1
+	// StatusFrozen: the member promised or accepted in the instance of its
+	// view: it acks no ORDER, appends no entry of its view, and the
+	// sequencer orders nothing, until it installs the next view (S1).
+	StatusFrozen
+	// StatusRecovering: the member restarted from persisted state. It
+	// answers Prepare and Accept from its HardState, never orders or acks
+	// in the view it had, and waits to be re-admitted (S7).
+	StatusRecovering
+	// StatusJoining: a new member that has not yet installed a view.
+	StatusJoining
+	// StatusRemoved: the member was excluded or left; it does nothing.
+	StatusRemoved
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusNormal:
+		return "NORMAL"
+	case StatusFrozen:
+		return "FROZEN"
+	case StatusRecovering:
+		return "RECOVERING"
+	case StatusJoining:
+		return "JOINING"
+	case StatusRemoved:
+		return "REMOVED"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Node is one member of one group: a pure state machine. It runs no
+// goroutine and reads no clock, network or global randomness; the caller
+// drives it (see the package doc). A Node is not safe for concurrent use.
+type Node struct {
+	cfg  Config
+	self MemberID
+	rng  *rand.Rand
+	log  *slog.Logger
+	now  uint64 // ticks since start
+
+	status    Status
+	restoring bool // a learner that has not restored a snapshot yet
+	view      View
+	history   []View // installed view records, oldest first (bounded)
+	hs        HardState
+	hsDirty   bool
+
+	elog      entryLog
+	persisted Viewstamp // highest entry known persisted (after Advance)
+	stable    Viewstamp // highest entry known stable in this view
+	delivered Viewstamp
+	dedup     dedupTable
+
+	origin   originState
+	seq      *seqState // set while this member is the sequencer of view
+	follower followerState
+	vc       vcState
+	reads    readState
+
+	leaving   bool
+	suspected map[NodeID]bool
+	changes   []pendingChange
+
+	// diskHS is the last HardState handed to the caller to persist.
+	diskHS HardState
+
+	out outbox
+}
+
+// outbox accumulates the pieces of the next Ready.
+type outbox struct {
+	entries    []Entry
+	truncAbove *Viewstamp
+	msgs       []Message
+	deliveries []Delivery
+	newView    *View
+	removed    bool
+	snapshots  []SnapshotRequest
+	readStates []ReadState
+	outcomes   []Outcome
+	ackDue     bool // send one cumulative ack with this Ready
+	stableDue  bool // stable advanced: announce it
+
+	readyHeld   Viewstamp // held when Ready was built: persisted at Advance
+	readyStable Viewstamp
+}
+
+func newNode(cfg Config) (*Node, error) {
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	seed := cfg.Seed ^ uint64(cfg.Self.Node)*0x9E3779B97F4A7C15
+	n := &Node{
+		cfg:       cfg,
+		self:      cfg.Self,
+		rng:       rand.New(rand.NewPCG(seed, cfg.Group)),
+		log:       cfg.Logger,
+		dedup:     newDedupTable(),
+		suspected: map[NodeID]bool{},
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	n.hs.Incarnation = cfg.Self.Incarnation
+	n.origin.init()
+	return n, nil
+}
+
+// Bootstrap creates a member of a group's first view v (A16: a data group's
+// view 1 is its map entry). Every member of v calls Bootstrap with the same
+// record; v.Cut is usually zero. The first Ready carries the HardState to
+// persist.
+func Bootstrap(cfg Config, v View) (*Node, error) {
+	n, err := newNode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := v.Lookup(n.self); !ok {
+		return nil, fmt.Errorf("%w: %v is not a member of the bootstrap view", ErrInvalidConfig, n.self)
+	}
+	if len(v.Members) == 0 || v.Members[0].Role != Voter {
+		return nil, fmt.Errorf("%w: rank 0 of the bootstrap view must be a voter", ErrInvalidConfig)
+	}
+	if v.Cluster != cfg.Cluster || v.Group != cfg.Group || v.GroupIncarnation != cfg.GroupIncarnation {
+		return nil, fmt.Errorf("%w: bootstrap view names another cluster, group or incarnation", ErrInvalidConfig)
+	}
+	n.elog.reset(v.Cut)
+	n.stable, n.delivered, n.persisted = v.Cut, v.Cut, v.Cut
+	n.installRecord(v.Clone())
+	m, _ := v.Lookup(n.self)
+	n.status = StatusNormal
+	n.restoring = m.Role == Learner
+	n.becomeRoleInView()
+	return n, nil
+}
+
+// Join creates a new member that asks the given nodes to add it as a
+// learner. It installs the first view that lists it, then waits for a
+// snapshot (Restore) before it delivers anything (G7).
+func Join(cfg Config, contacts []NodeID) (*Node, error) {
+	n, err := newNode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.status = StatusJoining
+	n.restoring = true
+	n.follower.contacts = append([]NodeID(nil), contacts...)
+	n.sendJoin()
+	return n, nil
+}
+
+// RestartState is what a durable member read back from its store.
+type RestartState struct {
+	HardState HardState
+	// Log holds the persisted entries after Applied's snapshot, ascending
+	// and gap-free (entries at or below Applied may be included).
+	Log []Entry
+	// Applied is the position the caller's restored state machine covers
+	// (its snapshot, or its durable applied position).
+	Applied Viewstamp
+	// Dedup is the dedup table at Applied (from the snapshot).
+	Dedup []byte
+	// StableHint is the persisted stable mark: entries up to it may be
+	// delivered again (replayed) at once.
+	StableHint Viewstamp
+}
+
+// Restart creates a durable member from its persisted state. It comes back
+// RECOVERING (S7) and asks the members of its latest view to re-admit it.
+// Entries in (Applied, StableHint] are replayed as Deliveries in the first
+// Ready.
+func Restart(cfg Config, st RestartState) (*Node, error) {
+	if st.HardState.Incarnation != 0 && cfg.Self.Incarnation != st.HardState.Incarnation {
+		return nil, fmt.Errorf("%w: incarnation %d does not match persisted %d",
+			ErrInvalidConfig, cfg.Self.Incarnation, st.HardState.Incarnation)
+	}
+	n, err := newNode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if st.HardState.Installed.ID == 0 {
+		return nil, fmt.Errorf("%w: persisted state has no installed view", ErrInvalidConfig)
+	}
+	d, err := decodeDedup(st.Dedup)
+	if err != nil {
+		return nil, err
+	}
+	n.dedup = d
+	n.hs = st.HardState
+	n.hs.Incarnation = cfg.Self.Incarnation
+	if n.hs.AcceptedView != nil {
+		c := n.hs.AcceptedView.Clone()
+		n.hs.AcceptedView = &c
+	}
+	n.view = st.HardState.Installed.Clone()
+	n.history = []View{n.view}
+	n.elog.reset(st.Applied)
+	for _, e := range st.Log {
+		if e.VS.Seq <= st.Applied.Seq {
+			continue
+		}
+		if e.VS.Seq != n.elog.last().Seq+1 {
+			break // a gap: keep the gap-free prefix
+		}
+		n.elog.append(e)
+	}
+	n.persisted = n.elog.last()
+	n.delivered = st.Applied
+	n.stable = minVS(maxVS(st.StableHint, st.Applied), n.elog.last())
+	n.deliverStable()
+	n.status = StatusRecovering
+	if m, ok := n.view.Lookup(n.self); !ok {
+		n.status = StatusRemoved
+	} else if m.Role == Learner && st.Applied.Less(n.view.Cut) {
+		n.restoring = true
+	}
+	n.vc.wantSince = n.now
+	n.vc.jitter = n.jitter()
+	n.sendRejoin()
+	return n, nil
+}
+
+// Status reports the member's status.
+func (n *Node) Status() Status { return n.status }
+
+// View returns a copy of the installed view record.
+func (n *Node) View() View { return n.view.Clone() }
+
+// Info is a snapshot of a member's positions for reads and monitoring.
+type Info struct {
+	Self      MemberID
+	Status    Status
+	View      uint64
+	Role      Role
+	Restoring bool
+	Sequencer MemberID
+	Held      Viewstamp
+	Stable    Viewstamp
+	Delivered Viewstamp
+	// TicksSinceSequencer is how long ago this member last heard from its
+	// sequencer (0 for the sequencer itself). "any" reads are served only
+	// while it is below Config.TickStale (A13).
+	TicksSinceSequencer uint64
+	Pending             int
+}
+
+// Info returns the member's current positions.
+func (n *Node) Info() Info {
+	m, _ := n.view.Lookup(n.self)
+	i := Info{
+		Self: n.self, Status: n.status, View: n.view.ID, Role: m.Role, Restoring: n.restoring,
+		Sequencer: n.view.Sequencer(), Held: n.elog.last(), Stable: n.stable, Delivered: n.delivered,
+		Pending: n.origin.count(),
+	}
+	if n.seq == nil {
+		i.TicksSinceSequencer = n.now - n.follower.lastHeard
+	}
+	return i
+}
+
+// CanServeAny reports whether an "any" read may be served here now (A13).
+func (n *Node) CanServeAny() bool {
+	if n.status != StatusNormal || n.restoring {
+		return false
+	}
+	return n.seq != nil || n.now-n.follower.lastHeard < uint64(n.cfg.TickStale)
+}
+
+// Dedup returns the encoded dedup table at the delivered position.
+func (n *Node) Dedup() []byte { return n.dedup.encode() }
+
+// SetSuspected records the caller's failure detector's opinion of a node.
+// Suspicion is only an input: it makes this member willing to promise to a
+// proposer other than a suspected sequencer, and lets it propose a view
+// change; the protocol decides (DESIGN §3).
+func (n *Node) SetSuspected(node NodeID, suspected bool) {
+	if node == n.self.Node {
+		return
+	}
+	if suspected {
+		n.suspected[node] = true
+	} else {
+		delete(n.suspected, node)
+	}
+}
+
+func (n *Node) jitter() uint64 {
+	return uint64(n.rng.IntN(n.cfg.TickVC/2 + 1))
+}
+
+func (n *Node) send(m Message) {
+	m.Cluster, m.Group, m.GroupIncarnation = n.cfg.Cluster, n.cfg.Group, n.cfg.GroupIncarnation
+	m.View = n.view.ID
+	m.From = n.self
+	n.out.msgs = append(n.out.msgs, m)
+}
+
+// sendNode sends to the member on node to in the installed view (or with
+// incarnation zero, accepted by any incarnation, when unknown).
+func (n *Node) sendNode(to NodeID, m Message) {
+	if mm, ok := n.view.LookupNode(to); ok {
+		m.To = mm.ID
+	} else {
+		m.To = MemberID{Node: to}
+	}
+	n.send(m)
+}
+
+func (n *Node) logf(msg string, args ...any) {
+	n.log.Debug(msg, append([]any{"node", n.self.Node, "group", n.cfg.Group, "view", n.view.ID}, args...)...)
+}

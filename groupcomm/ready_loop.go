@@ -1,0 +1,106 @@
+package groupcomm
+
+// HasReady reports whether Ready would return work.
+func (n *Node) HasReady() bool {
+	o := &n.out
+	if n.hsDirty || o.truncAbove != nil || len(o.entries) > 0 || len(o.msgs) > 0 ||
+		len(o.deliveries) > 0 || o.newView != nil || o.removed || len(o.snapshots) > 0 ||
+		len(o.readStates) > 0 || len(o.outcomes) > 0 || o.ackDue || o.stableDue {
+		return true
+	}
+	if n.origin.unsent > 0 && n.status == StatusNormal {
+		return true
+	}
+	if s := n.seq; s != nil && !s.muted {
+		held := n.elog.last()
+		for i := range s.peers {
+			if s.peers[i].sent.Seq < held.Seq || s.peers[i].forceFrame {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Ready returns the work accumulated since the last Advance. The caller
+// must handle it as the Ready type documents and then call Advance.
+func (n *Node) Ready() Ready {
+	n.flushSubmits()
+	n.flushOrders()
+	n.flushAck()
+	o := &n.out
+	rd := Ready{
+		TruncateAbove: o.truncAbove,
+		Entries:       o.entries,
+		StableHint:    n.stable,
+		Messages:      o.msgs,
+		Deliveries:    o.deliveries,
+		NewView:       o.newView,
+		Removed:       o.removed,
+		Snapshots:     o.snapshots,
+		ReadStates:    o.readStates,
+		Outcomes:      o.outcomes,
+	}
+	if n.hsDirty {
+		hs := n.hs
+		hs.Installed = hs.Installed.Clone()
+		if n.cfg.bugs.replyBeforePersist {
+			// Planted bug S4: the promise and the acceptance are not
+			// written before the replies leave.
+			hs.Promised, hs.Accepted, hs.AcceptedView = n.diskHS.Promised, n.diskHS.Accepted, n.diskHS.AcceptedView
+		}
+		rd.HardState = &hs
+		n.diskHS = hs
+	}
+	o.readyHeld = n.elog.last()
+	return rd
+}
+
+// Advance tells the node that rd was handled: persisted, sent and applied.
+func (n *Node) Advance(rd Ready) {
+	o := &n.out
+	n.hsDirty = false
+	*o = outbox{readyHeld: o.readyHeld}
+	if n.persisted.Less(o.readyHeld) || o.readyHeld.Less(n.persisted) {
+		n.persisted = o.readyHeld
+	}
+	if n.seq != nil {
+		n.computeStable()
+	}
+	n.compact()
+}
+
+// flushAck queues one cumulative ack for the entries taken since the last
+// Ready. It leaves only after the caller persisted them.
+func (n *Node) flushAck() {
+	if !n.out.ackDue {
+		return
+	}
+	n.out.ackDue = false
+	if n.seq != nil || !n.mayAck() {
+		return
+	}
+	n.send(Message{Type: MsgAck, To: n.view.Sequencer(), VS: n.elog.last(), Frame: n.follower.lastFrame})
+}
+
+// mayAck reports whether this member acknowledges ORDER frames of its
+// view: only in NORMAL status (a frozen member must not, S1; a recovering
+// one must not, S7).
+func (n *Node) mayAck() bool {
+	if n.status == StatusNormal {
+		return true
+	}
+	return n.status == StatusFrozen && n.cfg.bugs.noFreeze
+}
+
+// compact drops from memory the entries every member holds and this
+// member delivered.
+func (n *Node) compact() {
+	upto := minVS(n.follower.retain, n.delivered)
+	if n.seq != nil {
+		upto = minVS(n.seq.retain(n), n.delivered)
+	}
+	if n.elog.base.Seq+uint64(n.cfg.MaxFrameEntries) < upto.Seq {
+		n.elog.compactTo(upto.Seq)
+	}
+}

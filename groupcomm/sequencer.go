@@ -1,0 +1,291 @@
+package groupcomm
+
+import "slices"
+
+// seqState is the sequencer's per-view state (rank 0 of the installed
+// view, NORMAL). It numbers entries from the cut, sends them to every other
+// member in ORDER frames within a per-member window, collects cumulative
+// acks, computes Stable = the highest viewstamp acked by Q(w) voters
+// (itself counted once its own write landed), and piggybacks Stable on
+// frames (alone when idle).
+type seqState struct {
+	peers        []peer
+	frame        uint64
+	ordered      map[EntryID]struct{} // ordered in this view, not yet delivered
+	lastProgress uint64               // tick of the last stable advance (or of becoming sequencer)
+	muted        bool
+	lastFrame    uint64 // tick of the last frame sent to anyone
+}
+
+// peer is what the sequencer knows of one other member.
+type peer struct {
+	id         MemberID
+	voter      bool
+	acked      Viewstamp
+	frameAcked uint64
+	sent       Viewstamp // highest entry sent
+	lastSend   uint64
+	stableSent Viewstamp
+	forceFrame bool // send a frame even without entries (probe, nack, read round)
+	since      uint64
+}
+
+func (n *Node) becomeSequencer() {
+	s := &seqState{ordered: map[EntryID]struct{}{}, lastProgress: n.now}
+	for _, m := range n.view.Members {
+		if m.ID == n.self {
+			continue
+		}
+		s.peers = append(s.peers, peer{id: m.ID, voter: m.Role == Voter, acked: n.view.Cut, sent: n.view.Cut, stableSent: n.view.Cut, since: n.now})
+	}
+	n.seq = s
+	// Announce the view to everyone right away: members that missed the
+	// Commit ask for it, and learners learn where ORDER comes from.
+	for i := range s.peers {
+		s.peers[i].forceFrame = true
+	}
+}
+
+func (s *seqState) peer(id MemberID) *peer {
+	for i := range s.peers {
+		if s.peers[i].id == id {
+			return &s.peers[i]
+		}
+	}
+	return nil
+}
+
+// order appends a new entry of the installed view.
+func (n *Node) order(id EntryID, payload []byte) {
+	e := Entry{VS: Viewstamp{View: n.view.ID, Seq: n.elog.last().Seq + 1}, ID: id, Payload: payload}
+	n.elog.append(e)
+	n.out.entries = append(n.out.entries, e)
+	n.seq.ordered[id] = struct{}{}
+	if len(n.view.Members) == 1 || n.view.Quorum() == 1 {
+		n.out.stableDue = true
+	}
+}
+
+// onSubmit orders the entries of a Submit of this view.
+func (n *Node) onSubmit(m *Message) {
+	s := n.seq
+	if s == nil || n.status != StatusNormal || s.muted {
+		return
+	}
+	if _, ok := n.view.Lookup(m.From); !ok {
+		return // nothing from a non-member is ordered (P7)
+	}
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if e.ID.Origin != m.From {
+			continue
+		}
+		if n.dedup.seen(e.ID) {
+			continue
+		}
+		if _, dup := s.ordered[e.ID]; dup {
+			continue
+		}
+		if n.elog.last().Seq-n.stable.Seq >= uint64(n.cfg.Window) {
+			return // window full: the origin resends after TickRTO
+		}
+		n.order(e.ID, e.Payload)
+	}
+}
+
+// onAck records a member's cumulative ack.
+func (n *Node) onAck(m *Message) {
+	s := n.seq
+	if s == nil {
+		return
+	}
+	p := s.peer(m.From)
+	if p == nil {
+		return
+	}
+	if n.vsLess(p.acked, m.VS) && !n.vsLess(n.elog.last(), m.VS) {
+		p.acked = m.VS
+		if p.sent.Less(p.acked) {
+			p.sent = p.acked
+		}
+	}
+	if m.Frame > p.frameAcked {
+		p.frameAcked = m.Frame
+	}
+	n.computeStable()
+	n.checkReads()
+}
+
+// onNack resends from the member's held position, and always answers with
+// a frame (a Nack doubles as a liveness probe).
+func (n *Node) onNack(m *Message) {
+	s := n.seq
+	if s == nil {
+		return
+	}
+	p := s.peer(m.From)
+	if p == nil {
+		return
+	}
+	from := m.VS
+	if from.Less(p.acked) {
+		from = p.acked
+	}
+	if _, ok := n.elog.vsAt(from.Seq); ok && from.Seq <= n.elog.last().Seq {
+		p.sent = from
+	}
+	p.forceFrame = true
+}
+
+// vsLess compares viewstamps; the planted bug S2 compares seqs alone.
+func (n *Node) vsLess(a, b Viewstamp) bool {
+	if n.cfg.bugs.seqOnlyCompare {
+		return a.Seq < b.Seq
+	}
+	return a.Less(b)
+}
+
+// computeStable sets Stable to the highest viewstamp acked by Q(w) voters.
+func (n *Node) computeStable() {
+	s := n.seq
+	var buf [16]Viewstamp
+	acks := buf[:0]
+	if n.view.IsVoter(n.self) {
+		acks = append(acks, n.persisted)
+	}
+	for i := range s.peers {
+		if s.peers[i].voter || n.cfg.bugs.learnersVote {
+			acks = append(acks, s.peers[i].acked)
+		}
+	}
+	q := n.view.Quorum()
+	if n.cfg.bugs.learnersVote {
+		q = len(n.view.Members)/2 + 1
+	}
+	if len(acks) < q {
+		return
+	}
+	slices.SortFunc(acks, func(a, b Viewstamp) int { return b.Compare(a) })
+	st := acks[q-1]
+	if st.View != n.view.ID && !st.Less(n.view.Cut) && st != n.view.Cut {
+		return
+	}
+	if n.stable.Less(st) {
+		n.stable = st
+		s.lastProgress = n.now
+		s.muted = false
+		n.out.stableDue = true
+		n.deliverStable()
+	}
+}
+
+// retain returns the highest viewstamp every member acked: entries up to it
+// may leave memory once delivered.
+func (s *seqState) retain(n *Node) Viewstamp {
+	r := n.persisted
+	for i := range s.peers {
+		r = minVS(r, s.peers[i].acked)
+	}
+	return r
+}
+
+// flushOrders sends each member the entries it has not been sent, within
+// its window, with Stable piggybacked; or an empty frame when Stable
+// advanced, a probe is due, or a read round needs one.
+func (n *Node) flushOrders() {
+	s := n.seq
+	if s == nil || s.muted || n.status != StatusNormal {
+		return
+	}
+	held := n.elog.last()
+	stableDue := n.out.stableDue
+	n.out.stableDue = false
+	retain := s.retain(n)
+	framed := false
+	for i := range s.peers {
+		p := &s.peers[i]
+		limit := p.acked.Seq + uint64(n.cfg.MaxInflight)
+		sent := false
+		for p.sent.Seq < held.Seq && p.sent.Seq < limit {
+			hi := min(held.Seq, limit, p.sent.Seq+uint64(n.cfg.MaxFrameEntries))
+			ents := n.elog.slice(p.sent.Seq, hi)
+			if len(ents) == 0 {
+				break
+			}
+			if n.cfg.MaxFrameBytes > 0 {
+				size := 0
+				for k := range ents {
+					size += len(ents[k].Payload)
+					if size > n.cfg.MaxFrameBytes && k > 0 {
+						ents = ents[:k]
+						break
+					}
+				}
+			}
+			if !framed {
+				s.frame++
+				framed = true
+			}
+			n.send(Message{Type: MsgOrder, To: p.id, Entries: ents, Stable: n.stable, Retain: retain, Frame: s.frame})
+			p.sent = ents[len(ents)-1].VS
+			p.lastSend, p.stableSent, sent = n.now, n.stable, true
+		}
+		if !sent && (p.forceFrame || (stableDue && p.stableSent.Less(n.stable))) {
+			if !framed {
+				s.frame++
+				framed = true
+			}
+			n.send(Message{Type: MsgOrder, To: p.id, Stable: n.stable, Retain: retain, Frame: s.frame, Reject: p.forceFrame})
+			p.lastSend, p.stableSent = n.now, n.stable
+		}
+		p.forceFrame = false
+	}
+	if framed {
+		s.lastFrame = n.now
+	}
+}
+
+// tickSequencer resends unacked ranges after TickRTO (go-back-N), announces
+// Stable alone after TickIdle, stops sending when no quorum acks for TickCQ
+// with entries in flight (so busy members' TickFD fires, L3), removes
+// learners not Ready within TickJoin, and starts the fast path for queued
+// membership changes.
+func (n *Node) tickSequencer() {
+	s := n.seq
+	if s == nil || n.status != StatusNormal {
+		return
+	}
+	held := n.elog.last()
+	inFlight := n.stable.Less(held)
+	if inFlight && n.now-s.lastProgress >= uint64(n.cfg.TickCQ) {
+		if !s.muted {
+			n.logf("sequencer muted: no quorum acks", "stable", n.stable, "held", held)
+		}
+		s.muted = true
+	}
+	if s.muted {
+		return
+	}
+	for i := range s.peers {
+		p := &s.peers[i]
+		if n.now-p.lastSend < uint64(n.cfg.TickRTO) {
+			continue
+		}
+		if p.acked.Less(p.sent) || p.acked.Less(held) {
+			p.sent = p.acked // go back: resend the unacked range
+			p.forceFrame = true
+		} else if p.stableSent.Less(n.stable) && n.now-p.lastSend >= uint64(n.cfg.TickIdle) {
+			p.forceFrame = true
+		}
+	}
+	for i := range s.peers {
+		p := &s.peers[i]
+		if m, ok := n.view.Lookup(p.id); ok && m.Role == Learner && !n.hasChange(Promote, p.id) &&
+			n.now-p.since >= uint64(n.cfg.TickJoin) {
+			n.addChange(Change{Kind: Remove, Member: p.id, Epoch: n.view.Epoch})
+		}
+	}
+	if len(n.changes) > 0 && !n.vc.active {
+		n.startFastPath()
+	}
+}
