@@ -284,12 +284,7 @@ func UnmarshalMessage(b []byte, lim DecodeLimits) (Message, error) {
 		m.Entries = make([]Entry, n)
 		budget := lim.MaxPayloadBytes
 		for i := range m.Entries {
-			e := &m.Entries[i]
-			e.VS = d.viewstamp("entry vs")
-			e.ID.Origin = d.memberID("entry origin")
-			e.ID.Counter = d.uvarint("entry counter")
-			e.Payload = d.payload(&budget, lim.MaxPayloadBytes)
-			if d.err != nil {
+			if !d.entry(&m.Entries[i], &budget, lim.MaxPayloadBytes) {
 				break
 			}
 		}
@@ -309,8 +304,8 @@ func UnmarshalMessage(b []byte, lim DecodeLimits) (Message, error) {
 			}
 		}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d trailing bytes", len(d.b))
+	if d.err == nil && d.remaining() != 0 {
+		d.fail("%d trailing bytes", d.remaining())
 	}
 	if d.err != nil {
 		return Message{}, d.err
@@ -319,37 +314,41 @@ func UnmarshalMessage(b []byte, lim DecodeLimits) (Message, error) {
 }
 
 // codecDecoder reads the fields of an encoded message and records the first
-// error. After an error every read returns zero and consumes nothing.
+// error. After an error every read returns zero and consumes nothing. The
+// what arguments name the field for error messages.
 type codecDecoder struct {
 	b   []byte
+	i   int // next byte to read
 	err error
 }
+
+// remaining returns the number of unread bytes.
+func (d *codecDecoder) remaining() int { return len(d.b) - d.i }
 
 func (d *codecDecoder) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: "+format, append([]any{ErrDecode}, args...)...)
 	}
-	d.b = nil
+	d.i = len(d.b)
 }
 
 func (d *codecDecoder) byte(what string) byte {
-	if len(d.b) == 0 {
-		if d.err == nil {
-			d.fail("truncated at %s", what)
-		}
-		return 0
+	if d.i < len(d.b) {
+		v := d.b[d.i]
+		d.i++
+		return v
 	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
+	if d.err == nil {
+		d.fail("truncated at %s", what)
+	}
+	return 0
 }
 
 // uvarint reads a minimally encoded uvarint. The one-byte case is inlined.
 func (d *codecDecoder) uvarint(what string) uint64 {
-	if len(d.b) > 0 && d.b[0] < 0x80 {
-		v := uint64(d.b[0])
-		d.b = d.b[1:]
-		return v
+	if i := d.i; i < len(d.b) && d.b[i] < 0x80 {
+		d.i = i + 1
+		return uint64(d.b[i])
 	}
 	return d.uvarintSlow(what)
 }
@@ -358,19 +357,73 @@ func (d *codecDecoder) uvarintSlow(what string) uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
-	switch {
-	case n == 0:
-		d.fail("truncated at %s", what)
-	case n < 0:
+	b := d.b[d.i:]
+	var v uint64
+	for k := 0; k < len(b) && k < binary.MaxVarintLen64; k++ {
+		c := b[k]
+		if c < 0x80 {
+			switch {
+			case k == binary.MaxVarintLen64-1 && c > 1:
+				d.fail("%s overflows 64 bits", what)
+			case c == 0 && k > 0:
+				d.fail("%s is a non-minimal varint", what)
+			default:
+				d.i += k + 1
+				return v | uint64(c)<<(7*k)
+			}
+			return 0
+		}
+		v |= uint64(c&0x7f) << (7 * k)
+	}
+	if len(b) >= binary.MaxVarintLen64 {
 		d.fail("%s overflows 64 bits", what)
-	case n > 1 && d.b[n-1] == 0:
-		d.fail("%s is a non-minimal varint", what)
-	default:
-		d.b = d.b[n:]
-		return v
+	} else {
+		d.fail("truncated at %s", what)
 	}
 	return 0
+}
+
+// codecUvarintAt decodes the uvarint at b[i:] and returns it and the index
+// after it, or next < 0 if b ends first. It does not check minimality or
+// overflow: the caller does, see codecVarintOK. It is small enough to be
+// inlined into the entry loop.
+func codecUvarintAt(b []byte, i int) (v uint64, next int) {
+	for s := uint(0); i < len(b); s += 7 {
+		c := b[i]
+		i++
+		v |= uint64(c&0x7f) << s
+		if c < 0x80 {
+			return v, i
+		}
+	}
+	return 0, -1
+}
+
+// codecEntryFields names the uvarints of an entry, for errors.
+var codecEntryFields = [...]string{"entry vs", "entry vs", "entry origin", "entry origin", "entry counter", "payload length"}
+
+// entry decodes one entry, reading its six uvarints with the inlined
+// codecUvarintAt; on any problem it lets uvarintSlow re-read the offending
+// varint to report it. It returns false on error.
+func (d *codecDecoder) entry(e *Entry, budget *int, limit int) bool {
+	b, i := d.b, d.i
+	var x [len(codecEntryFields)]uint64
+	for k := range x {
+		v, j := codecUvarintAt(b, i)
+		if n := j - i; n != 1 && (j < 0 || n > binary.MaxVarintLen64 || b[j-1] == 0 ||
+			n == binary.MaxVarintLen64 && b[j-1] > 1) {
+			d.i = i
+			d.uvarintSlow(codecEntryFields[k])
+			return false
+		}
+		x[k] = v
+		i = j
+	}
+	e.VS = Viewstamp{View: x[0], Seq: x[1]}
+	e.ID = EntryID{Origin: MemberID{Node: NodeID(x[2]), Incarnation: x[3]}, Counter: x[4]}
+	d.i = i
+	e.Payload = d.payloadBytes(x[5], budget, limit)
+	return d.err == nil
 }
 
 func (d *codecDecoder) memberID(what string) MemberID {
@@ -401,23 +454,19 @@ func (d *codecDecoder) count(what string, limit, minSize int) int {
 		d.fail("%s %d exceeds limit %d", what, n, limit)
 		return 0
 	}
-	if n > uint64(len(d.b)/minSize) {
-		d.fail("%s %d exceeds the %d remaining bytes", what, n, len(d.b))
+	if n > uint64(d.remaining()/minSize) {
+		d.fail("%s %d exceeds the %d remaining bytes", what, n, d.remaining())
 		return 0
 	}
 	return int(n)
 }
 
-// payload reads a length-prefixed byte string that aliases the input, with
-// capacity equal to its length; an empty one is nil. budget is the payload
+// payloadBytes takes the next n bytes as a payload that aliases the input,
+// with capacity equal to its length; an empty one is nil. budget is the payload
 // byte allowance left; limit is the total, for the error message.
-func (d *codecDecoder) payload(budget *int, limit int) []byte {
-	n := d.uvarint("payload length")
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("payload length %d exceeds the %d remaining bytes", n, len(d.b))
+func (d *codecDecoder) payloadBytes(n uint64, budget *int, limit int) []byte {
+	if n > uint64(d.remaining()) {
+		d.fail("payload length %d exceeds the %d remaining bytes", n, d.remaining())
 		return nil
 	}
 	if n > uint64(*budget) {
@@ -428,8 +477,9 @@ func (d *codecDecoder) payload(budget *int, limit int) []byte {
 		return nil
 	}
 	*budget -= int(n)
-	p := d.b[:n:n]
-	d.b = d.b[n:]
+	end := d.i + int(n)
+	p := d.b[d.i:end:end]
+	d.i = end
 	return p
 }
 

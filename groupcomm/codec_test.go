@@ -394,6 +394,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"changesOverRemaining", codecCat(hdr, uv(0), uv(2), change(1)), DecodeLimits{}, "change count 2 exceeds the"},
 		{"changeKind0", codecCat(hdr, uv(0), uv(1), change(0)), DecodeLimits{}, "unknown change kind 0"},
 		{"changeKindTooBig", codecCat(hdr, uv(0), uv(1), change(byte(codecMaxChangeKind)+1)), DecodeLimits{}, "unknown change kind"},
+		{"entryCounterOverlong", codecCat(hdr, uv(1), make([]byte, 4), []byte{0x81, 0x00}, uv(0), uv(0)), DecodeLimits{}, "entry counter is a non-minimal varint"},
+		{"entryVSOverflow", codecCat(hdr, uv(1), bytes.Repeat([]byte{0xff}, 10), make([]byte, 6), uv(0)), DecodeLimits{}, "entry vs overflows"},
+		{"entryOriginOverflowLong", codecCat(hdr, uv(1), []byte{0, 0}, bytes.Repeat([]byte{0x80}, 12), []byte{1}, make([]byte, 3), uv(0)), DecodeLimits{}, "entry origin overflows"},
+		{"entryMaxUint64", codecCat(hdr, uv(1), uv(math.MaxUint64), make([]byte, 5), uv(0)), DecodeLimits{}, ""},
+		{"entryTruncatedVarint", codecCat(hdr, uv(1), []byte{0, 0, 0, 0, 0}, []byte{0x80}), DecodeLimits{}, "truncated at payload length"},
 		{"noProposalFlagButViewBytes", codecCat(codecHdr(MsgCommit, 0), make([]byte, 7), uv(0), uv(0), uv(0)), DecodeLimits{}, "trailing"},
 	}
 	for _, c := range cases {
@@ -412,6 +417,21 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("err = %q, want it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestCodecUvarintSize(t *testing.T) {
+	for _, x := range []uint64{0, 1, 127, 128, 1<<14 - 1, 1 << 14, 1<<63 - 1, 1 << 63, math.MaxUint64} {
+		if got, want := uvarintSize(x), len(codecUvarint(x)); got != want {
+			t.Errorf("uvarintSize(%d) = %d, want %d", x, got, want)
+		}
+	}
+	for s := range 64 {
+		for _, x := range []uint64{1 << s, 1<<s - 1, 1<<s + 1} {
+			if got, want := uvarintSize(x), len(codecUvarint(x)); got != want {
+				t.Errorf("uvarintSize(%d) = %d, want %d", x, got, want)
+			}
+		}
 	}
 }
 

@@ -15,6 +15,10 @@ type dedupTable struct {
 	origins map[MemberID]*originDedup
 }
 
+// originEpochShift places a durable member's restart count in the high
+// bits of its submission counters (HardState.OriginEpoch).
+const originEpochShift = 40
+
 type originDedup struct {
 	low   uint64
 	above []uint64 // sorted, all > low
@@ -43,6 +47,13 @@ func (t *dedupTable) add(id EntryID) {
 	}
 	if id.Counter <= o.low {
 		return
+	}
+	if e := id.Counter >> originEpochShift; e > o.low>>originEpochShift {
+		// The origin restarted: its older submissions were all delivered or
+		// truncated before it could submit again (it re-entered through a
+		// view change), so the table restarts at the new epoch.
+		o.low = e << originEpochShift
+		o.above = slices.DeleteFunc(o.above, func(c uint64) bool { return c <= o.low })
 	}
 	if id.Counter == o.low+1 {
 		o.low++

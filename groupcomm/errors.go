@@ -13,6 +13,9 @@ var (
 	// ErrNotOrdered: the submission was never ordered and never will be
 	// (the member was removed); it is safe to retry.
 	ErrNotOrdered = errors.New("groupcomm: not ordered, safe to retry")
+	// ErrOutcomeUnknown: the member learned it was removed too late to
+	// know whether its pending submission was delivered (G6).
+	ErrOutcomeUnknown = errors.New("groupcomm: outcome unknown")
 	// ErrRemoved: the member has been removed from the group.
 	ErrRemoved = errors.New("groupcomm: member removed from group")
 	// ErrLeaving: the member is leaving and takes no new submissions.

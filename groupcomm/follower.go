@@ -10,11 +10,13 @@ type followerState struct {
 	probing   bool // a Nack went out as a probe; the sequencer owes a frame
 
 	contacts   []NodeID // a joiner's contacts
+	joinTries  int
 	lastJoin   uint64
 	lastAsk    uint64 // a restoring learner last asked its donor
 	lastRejoin uint64
 
-	lastForward uint64 // queued changes last forwarded to the sequencer
+	lastForward  uint64 // queued changes last forwarded to the sequencer
+	lastNeedView uint64
 
 	fetch           *fetchState
 	pendingCommit   *View
@@ -203,7 +205,10 @@ func (n *Node) sendFetch(from MemberID, lo, hi Viewstamp) {
 func (n *Node) onFetch(m *Message) {
 	lo := m.VS
 	if lo.Seq < n.elog.base.Seq {
-		return // compacted: cannot help
+		// Compacted: cannot help. Say so, so a removed member stops waiting.
+		n.logf("fetch below compacted log", "lo", lo, "base", n.elog.base, "from", m.From)
+		n.send(Message{Type: MsgEntries, To: m.From, VS: lo, Hi: m.Hi, Reject: true})
+		return
 	}
 	hi := minVS(m.Hi, n.elog.last())
 	ents := n.elog.slice(lo.Seq, hi.Seq)
@@ -216,6 +221,17 @@ func (n *Node) onFetch(m *Message) {
 // onEntries appends fetched entries that extend the held run, then retries
 // whatever waited for them (an install, an accept, a proposal).
 func (n *Node) onEntries(m *Message) {
+	if m.Reject {
+		// The entries are gone from the responder's log: this member is too
+		// far behind to catch up from the log (L9). It stops, with the
+		// outcome of its pending submissions unknown; its host joins again
+		// as a learner and gets a snapshot (onJoin removes the old
+		// incarnation).
+		if pc := n.follower.pendingCommit; pc != nil {
+			n.removedUnseen(pc)
+		}
+		return
+	}
 	last := n.elog.last()
 	for i := range m.Entries {
 		e := &m.Entries[i]

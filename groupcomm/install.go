@@ -20,11 +20,20 @@ func (n *Node) onCommit(m *Message) {
 		return
 	}
 	if p.ID > n.view.ID+1 {
-		if mm, ok := p.Lookup(n.self); ok && mm.Role == Learner && n.restoring {
+		mm, ok := p.Lookup(n.self)
+		if ok && mm.Role == Learner && n.restoring {
 			n.installView(p) // a learner without state can jump: it needs a snapshot anyway
 			return
 		}
-		n.send(Message{Type: MsgNeedView, To: m.From})
+		if !ok {
+			// A later view without this member: it was removed in a view it
+			// never saw (a member is never re-admitted under the same id
+			// except as a learner), and it cannot know what was delivered
+			// meanwhile.
+			n.removedUnseen(p)
+			return
+		}
+		n.askView(m.From)
 		return
 	}
 	n.tryInstall(p, m.From)
@@ -36,6 +45,7 @@ func (n *Node) tryInstall(p *View, src MemberID) {
 	if !n.restoring && !n.covers(p.Cut) {
 		v := p.Clone()
 		n.follower.pendingCommit = &v
+		n.logf("install waits for entries", "view", v, "held", n.elog.last(), "from", src)
 		if src != n.self {
 			n.sendFetch(src, n.elog.last(), p.Cut)
 		}
@@ -96,7 +106,7 @@ func (n *Node) installView(p *View) {
 	n.stable = v.Cut
 	n.persisted = minVS(n.persisted, n.elog.last())
 	n.installRecord(v)
-	n.logf("installed", "view", v)
+	n.logf("installed", "view", v, "base", n.elog.base, "last", n.elog.last())
 	nv := v.Clone()
 	n.out.newView = &nv
 	if !in {
@@ -109,6 +119,23 @@ func (n *Node) installView(p *View) {
 	}
 	n.status = StatusNormal
 	n.becomeRoleInView()
+}
+
+// removedUnseen stops a member that finds itself absent from a view well
+// after its own: its pending submissions' outcomes are unknown.
+func (n *Node) removedUnseen(p *View) {
+	n.logf("removed in a later view", "view", p)
+	o := &n.origin
+	for _, c := range o.queue {
+		if o.pending[c] != nil {
+			n.out.outcomes = append(n.out.outcomes, Outcome{ID: EntryID{Origin: n.self, Counter: c}, Err: ErrOutcomeUnknown})
+		}
+	}
+	o.pending, o.queue, o.unsent = map[uint64]*pendingSubmit{}, nil, 0
+	n.status = StatusRemoved
+	n.seq = nil
+	n.failReads(ErrRemoved)
+	n.out.removed = true
 }
 
 // restoringIn reports whether this member enters v as a learner that must
@@ -214,24 +241,31 @@ func (n *Node) installJoiner(p *View) {
 	n.becomeRoleInView()
 }
 
-// sendViewsAfter answers a member in an older view with the records after
-// its view (Decided, S5; "older view: reply with your record", A7).
+// askView asks a member in a later view for the record after ours, at
+// most once per TickRTO (each answer brings one record; the next is asked
+// after installing it).
+func (n *Node) askView(to MemberID) {
+	if n.follower.lastNeedView != 0 && n.now-n.follower.lastNeedView < uint64(n.cfg.TickRTO) {
+		return
+	}
+	n.follower.lastNeedView = n.now
+	n.send(Message{Type: MsgNeedView, To: to})
+}
+
+// sendViewsAfter answers a member in an older view with the record of the
+// view after its view (Decided, S5; "older view: reply with your record",
+// A7); the latest record if that one is no longer kept.
 func (n *Node) sendViewsAfter(to MemberID, after uint64) {
-	sent := 0
+	if n.view.ID <= after {
+		return
+	}
 	for i := range n.history {
-		v := &n.history[i]
-		if v.ID <= after {
-			continue
-		}
-		c := v.Clone()
-		n.send(Message{Type: MsgCommit, To: to, Proposal: &c})
-		sent++
-		if sent == 4 {
+		if v := &n.history[i]; v.ID == after+1 {
+			c := v.Clone()
+			n.send(Message{Type: MsgCommit, To: to, Proposal: &c})
 			return
 		}
 	}
-	if sent == 0 && n.view.ID > after {
-		c := n.view.Clone()
-		n.send(Message{Type: MsgCommit, To: to, Proposal: &c})
-	}
+	c := n.view.Clone()
+	n.send(Message{Type: MsgCommit, To: to, Proposal: &c})
 }

@@ -10,7 +10,8 @@ func (n *Node) sendJoin() {
 	if len(f.contacts) == 0 {
 		return
 	}
-	to := f.contacts[int(n.now)%len(f.contacts)]
+	f.joinTries++
+	to := f.contacts[f.joinTries%len(f.contacts)]
 	n.send(Message{Type: MsgJoin, To: MemberID{Node: to}})
 }
 
@@ -52,7 +53,7 @@ func (n *Node) onRejoin(m *Message) {
 	case m.View < n.view.ID:
 		n.sendViewsAfter(m.From, m.View)
 	case m.View > n.view.ID:
-		n.send(Message{Type: MsgNeedView, To: m.From})
+		n.askView(m.From)
 	default:
 		if _, in := n.view.Lookup(m.From); in && n.status == StatusNormal {
 			n.addChange(Change{Kind: Readmit, Member: m.From, Epoch: n.view.Epoch})

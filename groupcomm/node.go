@@ -207,17 +207,26 @@ func Restart(cfg Config, st RestartState) (*Node, error) {
 		c := n.hs.AcceptedView.Clone()
 		n.hs.AcceptedView = &c
 	}
+	n.hs.OriginEpoch++
+	n.hsDirty = true
+	n.origin.counter = n.hs.OriginEpoch << originEpochShift
 	n.view = st.HardState.Installed.Clone()
 	n.history = []View{n.view}
+	// Keep the persisted entries at and below Applied too: a member that
+	// lags may fetch them from this one.
 	n.elog.reset(st.Applied)
-	for _, e := range st.Log {
-		if e.VS.Seq <= st.Applied.Seq {
-			continue
+	if len(st.Log) > 0 && st.Log[0].VS.Seq <= st.Applied.Seq+1 {
+		first := st.Log[0].VS
+		n.elog.reset(Viewstamp{View: first.View, Seq: first.Seq - 1})
+		for _, e := range st.Log {
+			if e.VS.Seq != n.elog.last().Seq+1 {
+				break // a gap: keep the gap-free prefix
+			}
+			n.elog.append(e)
 		}
-		if e.VS.Seq != n.elog.last().Seq+1 {
-			break // a gap: keep the gap-free prefix
+		if n.elog.last().Seq < st.Applied.Seq {
+			n.elog.reset(st.Applied) // the log does not reach the snapshot
 		}
-		n.elog.append(e)
 	}
 	n.persisted = n.elog.last()
 	n.delivered = st.Applied

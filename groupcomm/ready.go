@@ -13,6 +13,10 @@ type HardState struct {
 	AcceptedView *View
 	// Installed is the installed view record.
 	Installed View
+	// OriginEpoch counts the restarts of this (durable) member. Its
+	// submissions are numbered from OriginEpoch<<40, so a restarted member
+	// never reuses an EntryID it gave out before the crash.
+	OriginEpoch uint64
 }
 
 // Delivery is one entry the caller must apply, in order.

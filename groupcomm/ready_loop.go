@@ -29,6 +29,14 @@ func (n *Node) Ready() Ready {
 	n.flushOrders()
 	n.flushAck()
 	o := &n.out
+	if len(o.snapshots) > 0 {
+		// The snapshot is taken after this Ready's deliveries are applied:
+		// at the delivered position, with the dedup table at that position.
+		d := n.dedup.encode()
+		for i := range o.snapshots {
+			o.snapshots[i].Pos, o.snapshots[i].Dedup, o.snapshots[i].View = n.delivered, d, n.view.ID
+		}
+	}
 	rd := Ready{
 		TruncateAbove: o.truncAbove,
 		Entries:       o.entries,

@@ -36,7 +36,11 @@ func (n *Node) becomeSequencer() {
 		if m.ID == n.self {
 			continue
 		}
-		s.peers = append(s.peers, peer{id: m.ID, voter: m.Role == Voter, acked: n.view.Cut, sent: n.view.Cut, stableSent: n.view.Cut, since: n.now})
+		// acked starts at zero, not at the cut: a member may not hold the
+		// entries up to the cut yet (it did not accept, or missed the
+		// Commit), so nothing is compacted until every member has acked in
+		// this view (L9).
+		s.peers = append(s.peers, peer{id: m.ID, voter: m.Role == Voter, sent: n.view.Cut, stableSent: n.view.Cut, since: n.now})
 	}
 	n.seq = s
 	// Announce the view to everyone right away: members that missed the
@@ -264,6 +268,15 @@ func (n *Node) tickSequencer() {
 		s.muted = true
 	}
 	if s.muted {
+		// Probe now and then, slower than TickFD so that busy members still
+		// suspect this sequencer, but so that a member in a later view can
+		// answer with its record and this one learns it was deposed.
+		if every := uint64(max(n.cfg.TickCQ, 2*n.cfg.TickFD)); n.now-s.lastFrame >= every {
+			s.lastFrame = n.now
+			for i := range s.peers {
+				n.send(Message{Type: MsgOrder, To: s.peers[i].id, Stable: n.stable, Frame: s.frame})
+			}
+		}
 		return
 	}
 	for i := range s.peers {

@@ -61,7 +61,7 @@ func (n *Node) Step(m Message) error {
 	case m.View > n.view.ID:
 		// Newer view: ask for the records; the sender resends (A7).
 		if m.Type != MsgReject && m.Type != MsgReadIndexResp {
-			n.send(Message{Type: MsgNeedView, To: m.From})
+			n.askView(m.From)
 		}
 		return nil
 	}

@@ -5,6 +5,7 @@ package groupcomm
 type vcState struct {
 	wanting     bool
 	wantSince   uint64
+	deferUntil  uint64 // gave way to another proposer until then
 	jitter      uint64
 	frozenSince uint64
 	maxRound    uint64
@@ -110,6 +111,9 @@ func (n *Node) tickViewChange() {
 		if n.now-vc.lastSend >= uint64(n.cfg.TickRTO) {
 			n.resendPhase()
 		}
+		return
+	}
+	if n.now < vc.deferUntil {
 		return
 	}
 	want := n.sequencerSuspected()
@@ -273,12 +277,16 @@ func (n *Node) onPrepare(m *Message) {
 		if n.seq == nil {
 			n.follower.probing = true
 			n.send(Message{Type: MsgNack, To: sq, VS: n.elog.last()})
+		} else if !n.vc.active {
+			// A healthy sequencer that sees a rival proposer runs instance w
+			// itself with a higher ballot: the voters that promised the
+			// rival are frozen and only an install unfreezes them (L11).
+			n.vc.maxRound = max(n.vc.maxRound, b.Round)
+			n.startPrepare()
 		}
 		return
 	}
-	if n.vc.active && n.vc.ballot.Less(b) {
-		n.vc.active = false
-	}
+	n.giveWay(b)
 	n.hs.Promised = b
 	n.hsDirty = true
 	n.freeze()
@@ -286,6 +294,19 @@ func (n *Node) onPrepare(m *Message) {
 		n.vc.maxRound = b.Round
 	}
 	n.send(n.promiseMsg(m.From, b))
+}
+
+// giveWay lets the proposer of ballot b finish: this member stops its own
+// attempt and waits before proposing again (L3: no duelling proposers).
+func (n *Node) giveWay(b Ballot) {
+	vc := &n.vc
+	if b.Node == n.self.Node {
+		return
+	}
+	if vc.active && vc.ballot.Less(b) {
+		vc.active = false
+	}
+	vc.deferUntil = n.now + uint64(3*n.cfg.TickVC) + n.jitter()
 }
 
 func (n *Node) promiseMsg(to MemberID, b Ballot) Message {
@@ -436,9 +457,7 @@ func (n *Node) onAccept(m *Message) {
 		return
 	}
 	n.follower.pendingAccept = nil
-	if n.vc.active && n.vc.ballot.Less(b) {
-		n.vc.active = false
-	}
+	n.giveWay(b)
 	n.acceptLocally(b, p)
 	n.send(Message{Type: MsgAccepted, To: m.From, Ballot: b})
 }

@@ -1,0 +1,1229 @@
+package groupcomm
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// interactionEnv drives a harness cluster by hand for the scripted
+// scenarios: nothing moves unless a command says so. Messages wait in
+// c.net until deliver-msgs or stabilize hands them over (or drops them);
+// snapshots wait in c.pendingSnaps until deliver-snaps or stabilize; nodes
+// tick only on tick or stabilize ticks=N; suspicions change only on
+// suspect or detect. Every Ready is handled exactly as handleReady does
+// (persist → send → apply → Advance) and printed.
+type interactionEnv struct {
+	c *cluster
+	// trace collects the harness's own trace lines (crash, restart, join).
+	trace strings.Builder
+	// views holds every view record seen (bootstrap or installed) by id.
+	views map[uint64]View
+	// problems found while running (conflicting view records, a Ready that
+	// HasReady announced but that held nothing).
+	problems []string
+	boot     View
+	ticks    int // tick rounds run by stabilize ticks=N (for the trace)
+}
+
+func newInteractionEnv() *interactionEnv {
+	return &interactionEnv{views: map[uint64]View{}}
+}
+
+// handle runs one command. Commands:
+//
+//	bootstrap n=3 [learners=1] [memory=(2,3)] [seed=1]
+//	multicast node=2 payload=x [count=5]
+//	tick [nodes=(1,2)] [n=1] [until-ready]
+//	process-ready [nodes=(1,2)] [crash-before-persist]
+//	deliver-msgs [from=(1)] [to=(2,3)] [type=(Order,Ack)] [count=N] [drop=true]
+//	deliver-snaps [to=(4)] [drop=true]
+//	net                                  (list queued messages)
+//	stabilize [nodes=(..)] [ticks=N] [trace=events] [snaps=false]
+//	crash node=1 | restart node=1 [incarnation=9] | wipe node=1
+//	rebootstrap node=1 [incarnation=1]
+//	partition 1,2|3 | heal
+//	suspect node=1 of=3 [on=false] | detect
+//	propose node=1 kind=add|promote|remove|readmit member=4[.2] [epoch=N]
+//	leave node=2 | read node=2
+//	join [contacts=(1,2)|none]
+//	status | delivered [nodes=..] | check
+func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
+	var b strings.Builder
+	if td.Cmd != "bootstrap" && e.c == nil {
+		td.Fatalf(t, "bootstrap first")
+	}
+	if e.c != nil {
+		e.c.step++
+	}
+	switch td.Cmd {
+	case "bootstrap":
+		e.bootstrap(t, td, &b)
+	case "multicast":
+		e.multicast(t, td, &b)
+	case "tick":
+		// tick [nodes=..] [n=N] [until-ready]: with until-ready, tick each
+		// node until it has a Ready (at most N times) and say how long.
+		n := intArg(t, td, "n", 1)
+		until := td.HasArg("until-ready")
+		for _, id := range e.nodes(t, td, "nodes") {
+			m := e.c.members[id]
+			if !m.up || m.n == nil {
+				fmt.Fprintf(&b, "%d is down\n", id)
+				continue
+			}
+			k := 0
+			for k < n && !(until && m.n.HasReady()) {
+				m.n.Tick()
+				k++
+			}
+			if until {
+				if m.n.HasReady() {
+					fmt.Fprintf(&b, "%v: ready after %d tick(s)\n", m.id, k)
+				} else {
+					fmt.Fprintf(&b, "%v: nothing after %d tick(s)\n", m.id, k)
+				}
+			}
+		}
+	case "process-ready":
+		// process-ready [nodes=..] [crash-before-persist]: with
+		// crash-before-persist, the node sends the ORDER frames of its
+		// Ready (the only messages allowed to leave before the write)
+		// and crashes before anything of the Ready is written.
+		if td.HasArg("crash-before-persist") {
+			for _, id := range e.nodes(t, td, "nodes") {
+				e.crashBeforePersist(e.c.members[id], &b)
+			}
+			break
+		}
+		for _, id := range e.nodes(t, td, "nodes") {
+			e.processReady(e.c.members[id], &b, true)
+		}
+	case "deliver-msgs":
+		e.deliverMsgs(t, td, &b)
+	case "deliver-snaps":
+		e.deliverSnaps(t, td, &b)
+	case "net":
+		if len(e.c.net) == 0 {
+			b.WriteString("(empty)\n")
+		}
+		for _, env := range e.c.net {
+			fmt.Fprintf(&b, "%v\n", env.m)
+		}
+		for _, s := range e.c.pendingSnaps {
+			fmt.Fprintf(&b, "snapshot %v->%v at %v\n", s.from, s.to, s.pos)
+		}
+	case "stabilize":
+		e.stabilize(t, td, &b)
+	case "crash":
+		e.crash(t, td, &b)
+	case "restart":
+		e.restart(t, td, &b)
+	case "wipe":
+		id := NodeID(intArg(t, td, "node", 0))
+		m := e.c.members[id]
+		if m.up {
+			td.Fatalf(t, "wipe a crashed node")
+		}
+		m.disk = disk{}
+		fmt.Fprintf(&b, "disk of %d wiped\n", id)
+	case "rebootstrap":
+		e.rebootstrap(t, td, &b)
+	case "partition":
+		e.partition(t, td, &b)
+	case "heal":
+		e.c.heal()
+		b.WriteString("healed\n")
+	case "suspect":
+		id := NodeID(intArg(t, td, "node", 0))
+		of := NodeID(intArg(t, td, "of", 0))
+		on := boolArg(t, td, "on", true)
+		m := e.c.members[id]
+		if m.up && m.n != nil {
+			m.n.SetSuspected(of, on)
+		}
+		e.printSuspicions(&b, []NodeID{id})
+	case "detect":
+		e.c.updateSuspicions()
+		e.printSuspicions(&b, e.c.order)
+	case "propose":
+		e.propose(t, td, &b)
+	case "leave":
+		id := NodeID(intArg(t, td, "node", 0))
+		e.c.members[id].n.Leave()
+		fmt.Fprintf(&b, "%v leaving\n", e.c.members[id].id)
+	case "read":
+		id := NodeID(intArg(t, td, "node", 0))
+		e.c.strictRead(id)
+		fmt.Fprintf(&b, "read %d at %v (highest acknowledged seq %d)\n", e.c.nextRead, e.c.members[id].id, e.c.maxAcked)
+	case "join":
+		e.join(t, td, &b)
+	case "status":
+		e.status(&b)
+	case "delivered":
+		e.delivered(t, td, &b)
+	case "check":
+		e.check(&b)
+	default:
+		td.Fatalf(t, "unknown command %q", td.Cmd)
+	}
+	if e.trace.Len() > 0 {
+		b.WriteString(e.trace.String())
+		e.trace.Reset()
+	}
+	return b.String()
+}
+
+// ---- arguments
+
+func intArg(t *testing.T, td *datadriven.TestData, key string, def int) int {
+	if a, ok := td.Arg(key); ok {
+		v, err := strconv.Atoi(a.SingleVal(t))
+		if err != nil {
+			td.Fatalf(t, "%s: %v", key, err)
+		}
+		return v
+	}
+	return def
+}
+
+func boolArg(t *testing.T, td *datadriven.TestData, key string, def bool) bool {
+	if a, ok := td.Arg(key); ok {
+		v, err := strconv.ParseBool(a.SingleVal(t))
+		if err != nil {
+			td.Fatalf(t, "%s: %v", key, err)
+		}
+		return v
+	}
+	return def
+}
+
+func strArg(td *datadriven.TestData, key, def string) string {
+	if a, ok := td.Arg(key); ok && len(a.Vals) > 0 {
+		return a.Vals[0]
+	}
+	return def
+}
+
+// listArg returns the values of key, accepting key=(1,2) and key=1,2.
+func listArg(td *datadriven.TestData, key string) ([]string, bool) {
+	a, ok := td.Arg(key)
+	if !ok {
+		return nil, false
+	}
+	var out []string
+	for _, v := range a.Vals {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, true
+}
+
+func parseNodes(t *testing.T, td *datadriven.TestData, vals []string) []NodeID {
+	var out []NodeID
+	for _, s := range vals {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			td.Fatalf(t, "bad node %q", s)
+		}
+		out = append(out, NodeID(v))
+	}
+	return out
+}
+
+// nodes returns the nodes named by key, or every node.
+func (e *interactionEnv) nodes(t *testing.T, td *datadriven.TestData, key string) []NodeID {
+	vals, ok := listArg(td, key)
+	if !ok {
+		return slices.Clone(e.c.order)
+	}
+	return parseNodes(t, td, vals)
+}
+
+// memberArg parses "4" (the node's current member) or "4.2".
+func (e *interactionEnv) memberArg(t *testing.T, td *datadriven.TestData, key string) MemberID {
+	s := strArg(td, key, "")
+	node, inc, dotted := strings.Cut(s, ".")
+	n, err := strconv.Atoi(node)
+	if err != nil {
+		td.Fatalf(t, "bad member %q", s)
+	}
+	if dotted {
+		i, err := strconv.Atoi(inc)
+		if err != nil {
+			td.Fatalf(t, "bad member %q", s)
+		}
+		return MemberID{Node: NodeID(n), Incarnation: uint64(i)}
+	}
+	m := e.c.members[NodeID(n)]
+	if m == nil {
+		td.Fatalf(t, "no node %d", n)
+	}
+	return m.id
+}
+
+// ---- commands
+
+func (e *interactionEnv) bootstrap(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	n := intArg(t, td, "n", 3)
+	learners := intArg(t, td, "learners", 0)
+	seed := intArg(t, td, "seed", 1)
+	var memory []NodeID
+	if vals, ok := listArg(td, "memory"); ok {
+		memory = parseNodes(t, td, vals)
+	}
+	c := newCluster(uint64(seed), n, plantedBugs{})
+	c.autoSuspect, c.autoRejoin = false, false
+	c.trace = &e.trace
+	v := c.members[1].n.View()
+	if learners > 0 {
+		donor := v.Members[0].ID
+		if n > 1 {
+			donor = v.Members[1].ID
+		}
+		for i := n + 1; i <= n+learners; i++ {
+			cfg := c.memberConfig(NodeID(i), 1)
+			c.members[NodeID(i)] = &member{id: cfg.Self, up: true, cfg: cfg}
+			c.order = append(c.order, NodeID(i))
+			v.Members = append(v.Members, Member{ID: cfg.Self, Role: Learner, Donor: donor})
+		}
+		for _, id := range c.order {
+			m := c.members[id]
+			nd, err := Bootstrap(m.cfg, v)
+			if err != nil {
+				td.Fatalf(t, "bootstrap: %v", err)
+			}
+			m.n = nd
+		}
+	}
+	for _, id := range memory {
+		c.members[id].memory = true
+	}
+	e.c = c
+	e.views, e.problems, e.ticks = map[uint64]View{}, nil, 0
+	e.boot = v.Clone()
+	e.views[v.ID] = v.Clone()
+	fmt.Fprintf(b, "%v\n", v)
+	for _, id := range memory {
+		fmt.Fprintf(b, "%d is a memory member\n", id)
+	}
+}
+
+func (e *interactionEnv) multicast(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	id := NodeID(intArg(t, td, "node", 0))
+	payload := strArg(td, "payload", "x")
+	count := intArg(t, td, "count", 1)
+	var ids []EntryID
+	for i := 1; i <= count; i++ {
+		p := payload
+		if count > 1 {
+			p = fmt.Sprintf("%s%d", payload, i)
+		}
+		eid, err := e.c.multicast(id, p)
+		if err != nil {
+			fmt.Fprintf(b, "%d: multicast %q: %v\n", id, p, err)
+			continue
+		}
+		ids = append(ids, eid)
+	}
+	switch {
+	case len(ids) == 1:
+		fmt.Fprintf(b, "%v submitted\n", ids[0])
+	case len(ids) > 1:
+		fmt.Fprintf(b, "%v..#%d submitted\n", ids[0], ids[len(ids)-1].Counter)
+	}
+}
+
+func fmtPayload(p []byte) string {
+	s := string(p)
+	if len(s) > 12 {
+		s = s[:12] + "…"
+	}
+	return s
+}
+
+func fmtEntries(ents []Entry) string {
+	var parts []string
+	for i, e := range ents {
+		if len(ents) > 8 && i >= 3 && i < len(ents)-2 {
+			if i == 3 {
+				parts = append(parts, "…")
+			}
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%v:%s", e.VS, fmtPayload(e.Payload)))
+	}
+	s := strings.Join(parts, " ")
+	if len(ents) > 8 {
+		s += fmt.Sprintf(" [%d entries]", len(ents))
+	}
+	return s
+}
+
+func fmtDeliveries(ds []Delivery) string {
+	var parts []string
+	for i, d := range ds {
+		if len(ds) > 8 && i >= 3 && i < len(ds)-2 {
+			if i == 3 {
+				parts = append(parts, "…")
+			}
+			continue
+		}
+		s := fmt.Sprintf("%v:%s", d.VS, fmtPayload(d.Payload))
+		if d.InView != d.VS.View {
+			s += fmt.Sprintf("@v%d", d.InView)
+		}
+		if d.Duplicate {
+			s += "(dup)"
+		}
+		parts = append(parts, s)
+	}
+	s := strings.Join(parts, " ")
+	if len(ds) > 8 {
+		s += fmt.Sprintf(" [%d entries]", len(ds))
+	}
+	return s
+}
+
+func fmtHS(hs *HardState) string {
+	acc := "-"
+	if hs.AcceptedView != nil {
+		acc = fmt.Sprintf("%v->v%d", hs.Accepted, hs.AcceptedView.ID)
+	}
+	return fmt.Sprintf("promised=%v accepted=%s installed=v%d", hs.Promised, acc, hs.Installed.ID)
+}
+
+// processReady handles one Ready of m exactly as the harness's handleReady
+// does, printing it. verbose=false prints only events (deliveries, views,
+// removals, reads, outcomes, snapshot requests).
+func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose bool) bool {
+	c := e.c
+	if m == nil || !m.up || m.n == nil || !m.n.HasReady() {
+		return false
+	}
+	rd := m.n.Ready()
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	if rd.Empty() {
+		e.problems = append(e.problems, fmt.Sprintf("step %d: %v: HasReady was true but Ready held nothing", c.step, m.id))
+		add("(empty Ready although HasReady was true)")
+	}
+	// 1. persist
+	if verbose {
+		if rd.HardState != nil {
+			add("hs: %s", fmtHS(rd.HardState))
+		}
+		if rd.TruncateAbove != nil {
+			add("truncate above %v", *rd.TruncateAbove)
+		}
+		if len(rd.Entries) > 0 {
+			add("persist: %s", fmtEntries(rd.Entries))
+		}
+		if m.memory && (rd.HardState != nil || len(rd.Entries) > 0) {
+			add("(memory member: nothing written)")
+		}
+	}
+	if !m.memory {
+		d := &m.disk
+		if rd.TruncateAbove != nil {
+			t := rd.TruncateAbove.Seq
+			i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq > t })
+			d.log = d.log[:i:i]
+		}
+		for _, en := range rd.Entries {
+			if n := len(d.log); n > 0 && en.VS.Seq <= d.log[n-1].VS.Seq {
+				i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq >= en.VS.Seq })
+				d.log = d.log[:i:i]
+			}
+			if n := len(d.log); n > 0 && en.VS.Seq != d.log[n-1].VS.Seq+1 {
+				d.log = d.log[:0:0]
+			}
+			d.log = append(d.log, en)
+		}
+		if rd.HardState != nil {
+			hs := *rd.HardState
+			d.hs = &hs
+		}
+		d.stable = rd.StableHint
+	}
+	if rd.HardState != nil && rd.HardState.AcceptedView != nil {
+		m.journal = append(m.journal, event{kind: "accept", ballot: rd.HardState.Accepted, view: rd.HardState.AcceptedView.Clone(), step: c.step})
+	}
+	// 2. send
+	for _, msg := range rd.Messages {
+		cut := c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}]
+		if verbose {
+			if cut {
+				add("send: %v (lost: partition)", msg)
+			} else {
+				add("send: %v", msg)
+			}
+		}
+		if !cut {
+			c.net = append(c.net, envelope{m: msg, at: c.step})
+		}
+	}
+	if !verbose && len(rd.Messages) > 0 {
+		// summarised below with the events
+	}
+	// 3. apply
+	for _, dl := range rd.Deliveries {
+		if !dl.Duplicate {
+			m.app.apply(&dl.Entry)
+		} else {
+			m.app.applied = dl.VS
+		}
+		m.journal = append(m.journal, event{kind: "deliver", entry: dl.Entry, inView: dl.InView, dup: dl.Duplicate, step: c.step, digest: m.app.digest})
+		if dl.ID.Origin == m.id && !dl.Duplicate {
+			if _, ok := c.acked[dl.ID]; !ok {
+				c.acked[dl.ID] = dl.VS
+				c.maxAcked = max(c.maxAcked, dl.VS.Seq)
+			}
+		}
+	}
+	if len(rd.Deliveries) > 0 {
+		add("deliver: %s", fmtDeliveries(rd.Deliveries))
+	}
+	if rd.NewView != nil && rd.HardState != nil && rd.HardState.Promised.Node == m.id.Node &&
+		rd.HardState.Promised.Instance+1 == rd.NewView.ID {
+		// The proposer decided in the same Ready as it accepted (the
+		// acceptance and the install were persisted together): count it
+		// as an acceptance for P14.
+		m.journal = append(m.journal, event{kind: "accept", ballot: rd.HardState.Promised, view: rd.NewView.Clone(), step: c.step})
+	}
+	if rd.NewView != nil {
+		m.journal = append(m.journal, event{kind: "install", view: rd.NewView.Clone(), step: c.step, pos: m.app.applied, digest: m.app.digest})
+		add("new view: %v", *rd.NewView)
+		e.recordView(*rd.NewView, m.id)
+	}
+	if !m.memory {
+		m.disk.applied, m.disk.digest, m.disk.dedup = m.app.applied, m.app.digest, m.n.Dedup()
+	}
+	for _, s := range rd.Snapshots {
+		c.pendingSnaps = append(c.pendingSnaps, snapTransfer{from: m.id, to: s.To, pos: s.Pos, digest: m.app.digest, count: m.app.count, dedup: s.Dedup, at: c.step})
+		add("snapshot for %v at %v", s.To, s.Pos)
+	}
+	for _, rs := range rd.ReadStates {
+		r := c.reads[rs.ReadID]
+		if rs.Err == nil {
+			r.index = rs.Index
+			r.done = true
+			c.reads[rs.ReadID] = r
+			m.journal = append(m.journal, event{kind: "read", pos: rs.Index, readMax: r.minSeq, step: c.step})
+			add("read %d: index %v (applied %v)", rs.ReadID, rs.Index, m.app.applied)
+		} else {
+			delete(c.reads, rs.ReadID)
+			add("read %d: %v", rs.ReadID, rs.Err)
+		}
+	}
+	for _, o := range rd.Outcomes {
+		add("outcome %v: %v", o.ID, o.Err)
+	}
+	if rd.Removed {
+		m.removed = true
+		m.journal = append(m.journal, event{kind: "removed", step: c.step})
+		add("removed")
+	}
+	m.n.Advance(rd)
+	if !verbose && len(lines) == 0 {
+		return true
+	}
+	fmt.Fprintf(b, "> %v ready\n", m.id)
+	for _, l := range lines {
+		fmt.Fprintf(b, "  %s\n", l)
+	}
+	return true
+}
+
+// crashBeforePersist sends the MsgOrder frames of m's Ready and crashes m
+// before the Ready is persisted.
+func (e *interactionEnv) crashBeforePersist(m *member, b *strings.Builder) {
+	c := e.c
+	if m == nil || !m.up || m.n == nil || !m.n.HasReady() {
+		return
+	}
+	rd := m.n.Ready()
+	fmt.Fprintf(b, "> %v ready (crashes before the write lands)\n", m.id)
+	if len(rd.Entries) > 0 {
+		fmt.Fprintf(b, "  not persisted: %s\n", fmtEntries(rd.Entries))
+	}
+	for _, msg := range rd.Messages {
+		if msg.Type != MsgOrder {
+			fmt.Fprintf(b, "  not sent: %v\n", msg)
+			continue
+		}
+		if c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}] {
+			fmt.Fprintf(b, "  send: %v (lost: partition)\n", msg)
+			continue
+		}
+		fmt.Fprintf(b, "  send: %v\n", msg)
+		c.net = append(c.net, envelope{m: msg, at: c.step})
+	}
+	e.crashNode(m.id.Node, b)
+}
+
+// recordView notes an installed view record and flags a second, different
+// record with the same id (P1).
+func (e *interactionEnv) recordView(v View, by MemberID) {
+	if old, ok := e.views[v.ID]; ok {
+		if !old.Equal(&v) {
+			e.problems = append(e.problems, fmt.Sprintf("step %d: P1: %v installed %v, but %v was installed before", e.c.step, by, v, old))
+		}
+		return
+	}
+	e.views[v.ID] = v.Clone()
+}
+
+type msgFilter struct {
+	from, to map[NodeID]bool
+	types    map[MsgType]bool
+}
+
+func (f msgFilter) match(m Message) bool {
+	if f.from != nil && !f.from[m.From.Node] {
+		return false
+	}
+	if f.to != nil && !f.to[m.To.Node] {
+		return false
+	}
+	if f.types != nil && !f.types[m.Type] {
+		return false
+	}
+	return true
+}
+
+func (e *interactionEnv) filter(t *testing.T, td *datadriven.TestData) msgFilter {
+	var f msgFilter
+	set := func(key string) map[NodeID]bool {
+		vals, ok := listArg(td, key)
+		if !ok {
+			return nil
+		}
+		s := map[NodeID]bool{}
+		for _, id := range parseNodes(t, td, vals) {
+			s[id] = true
+		}
+		return s
+	}
+	f.from, f.to = set("from"), set("to")
+	if vals, ok := listArg(td, "type"); ok {
+		f.types = map[MsgType]bool{}
+		for _, v := range vals {
+			found := false
+			for i, name := range msgNames {
+				if strings.EqualFold(name, v) && name != "" {
+					f.types[MsgType(i)] = true
+					found = true
+				}
+			}
+			if !found {
+				td.Fatalf(t, "unknown message type %q", v)
+			}
+		}
+	}
+	return f
+}
+
+// deliverOne steps one message into its recipient and reports how it went.
+func (e *interactionEnv) deliverOne(msg Message) string {
+	c := e.c
+	m := c.members[msg.To.Node]
+	switch {
+	case m == nil:
+		return fmt.Sprintf("%v (lost: no such node)", msg)
+	case !m.up || m.n == nil:
+		return fmt.Sprintf("%v (lost: down)", msg)
+	case c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}]:
+		return fmt.Sprintf("%v (lost: partition)", msg)
+	}
+	if err := m.n.Step(msg); err != nil {
+		return fmt.Sprintf("%v (error: %v)", msg, err)
+	}
+	return msg.String()
+}
+
+func (e *interactionEnv) deliverMsgs(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	c := e.c
+	f := e.filter(t, td)
+	drop := boolArg(t, td, "drop", false)
+	count := intArg(t, td, "count", -1)
+	var take []Message
+	keep := c.net[:0:0]
+	for _, env := range c.net {
+		if f.match(env.m) && count != 0 {
+			take = append(take, env.m)
+			count--
+			continue
+		}
+		keep = append(keep, env)
+	}
+	c.net = keep
+	for _, msg := range take {
+		if drop {
+			fmt.Fprintf(b, "dropped: %v\n", msg)
+			continue
+		}
+		fmt.Fprintf(b, "%s\n", e.deliverOne(msg))
+	}
+	if len(take) == 0 {
+		b.WriteString("(no messages)\n")
+	}
+}
+
+func (e *interactionEnv) deliverSnaps(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	var to map[NodeID]bool
+	if vals, ok := listArg(td, "to"); ok {
+		to = map[NodeID]bool{}
+		for _, id := range parseNodes(t, td, vals) {
+			to[id] = true
+		}
+	}
+	drop := boolArg(t, td, "drop", false)
+	if !e.deliverSnapshots(to, drop, b) {
+		b.WriteString("(no snapshots)\n")
+	}
+}
+
+// deliverSnapshots restores the pending snapshots (to the nodes in to, or
+// all) at their learners, or drops them.
+func (e *interactionEnv) deliverSnapshots(to map[NodeID]bool, drop bool, b *strings.Builder) bool {
+	c := e.c
+	var take []snapTransfer
+	keep := c.pendingSnaps[:0:0]
+	for _, s := range c.pendingSnaps {
+		if to == nil || to[s.to.Node] {
+			take = append(take, s)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	c.pendingSnaps = keep
+	for _, s := range take {
+		desc := fmt.Sprintf("snapshot %v->%v at %v (%d applied)", s.from, s.to, s.pos, s.count)
+		m := c.members[s.to.Node]
+		switch {
+		case drop:
+			fmt.Fprintf(b, "dropped: %s\n", desc)
+			continue
+		case m == nil || !m.up || m.n == nil:
+			fmt.Fprintf(b, "%s (lost: down)\n", desc)
+			continue
+		case m.id != s.to:
+			fmt.Fprintf(b, "%s (lost: %v is now %v)\n", desc, s.to, m.id)
+			continue
+		case c.cutoff[[2]NodeID{s.from.Node, s.to.Node}]:
+			fmt.Fprintf(b, "%s (lost: partition)\n", desc)
+			continue
+		}
+		if err := m.n.Restore(s.pos, s.dedup); err != nil {
+			fmt.Fprintf(b, "%s: Restore: %v\n", desc, err)
+			continue
+		}
+		m.app = app{digest: s.digest, applied: s.pos, count: s.count}
+		m.journal = append(m.journal, event{kind: "restore", pos: s.pos, digest: s.digest, step: c.step, entry: Entry{ID: EntryID{Origin: s.from}}})
+		if !m.memory {
+			m.disk.applied, m.disk.digest, m.disk.dedup = s.pos, s.digest, s.dedup
+		}
+		fmt.Fprintf(b, "%s restored\n", desc)
+	}
+	return len(take) > 0
+}
+
+// stabilize alternates Ready handling and message (and snapshot) delivery
+// until nothing moves. With ticks=N it then ticks every live node, up to N
+// times, continuing after each tick until nothing moves, and stops early
+// once the cluster has settled. trace=events prints only events;
+// snaps=false leaves snapshots in flight.
+func (e *interactionEnv) stabilize(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	c := e.c
+	nodes := e.nodes(t, td, "nodes")
+	only := map[NodeID]bool{}
+	for _, id := range nodes {
+		only[id] = true
+	}
+	ticks := intArg(t, td, "ticks", 0)
+	verbose := strArg(td, "trace", "full") != "events"
+	holdSnaps := !boolArg(t, td, "snaps", true)
+	idleTicks := 0
+	ticked := 0
+	for rounds := 0; ; rounds++ {
+		if rounds > 100000 {
+			b.WriteString("stabilize: no quiescence\n")
+			return
+		}
+		var rb strings.Builder
+		moved := false
+		for _, id := range nodes {
+			if e.processReady(c.members[id], &rb, verbose) {
+				moved = true
+			}
+		}
+		var take []Message
+		keep := c.net[:0:0]
+		for _, env := range c.net {
+			if only[env.m.To.Node] {
+				take = append(take, env.m)
+			} else {
+				keep = append(keep, env)
+			}
+		}
+		c.net = keep
+		var db strings.Builder
+		for _, msg := range take {
+			moved = true
+			s := e.deliverOne(msg)
+			if verbose {
+				fmt.Fprintf(&db, "  %s\n", s)
+			}
+		}
+		var snapTo map[NodeID]bool = only
+		var sb strings.Builder
+		if holdSnaps {
+			snapTo = map[NodeID]bool{}
+		}
+		if len(c.pendingSnaps) > 0 && e.deliverSnapshots(snapTo, false, &sb) {
+			moved = true
+		}
+		if rb.Len() > 0 || sb.Len() > 0 || db.Len() > 0 {
+			if idleTicks > 0 {
+				fmt.Fprintf(b, "---- after %d tick(s)\n", idleTicks)
+				idleTicks = 0
+			}
+			b.WriteString(rb.String())
+			if db.Len() > 0 {
+				b.WriteString("> deliver\n")
+				b.WriteString(db.String())
+			}
+			b.WriteString(sb.String())
+		}
+		if moved {
+			continue
+		}
+		if ticked >= ticks || e.settled() {
+			break
+		}
+		ticked++
+		idleTicks++
+		e.ticks++
+		for _, id := range nodes {
+			if m := c.members[id]; m.up && m.n != nil {
+				m.n.Tick()
+			}
+		}
+	}
+	if ticks > 0 {
+		if e.settled() {
+			fmt.Fprintf(b, "---- settled after %d tick(s)\n", ticked)
+		} else {
+			fmt.Fprintf(b, "---- not settled after %d tick(s)\n", ticked)
+		}
+	}
+}
+
+// settled is the harness's settled() plus: no partition, no snapshot in
+// flight, no strict read pending, no membership change queued, every
+// live member's sequencer up.
+func (e *interactionEnv) settled() bool {
+	if len(e.c.pendingSnaps) > 0 || len(e.c.cutoff) > 0 || !e.c.settled() {
+		return false
+	}
+	for _, r := range e.c.reads {
+		if !r.done {
+			return false
+		}
+	}
+	for _, id := range e.c.order {
+		m := e.c.members[id]
+		if m.up && m.n != nil && !m.removed && len(m.n.changes) > 0 {
+			return false
+		}
+		if m.up && m.n != nil && !m.removed {
+			if sq := e.c.members[m.n.view.Sequencer().Node]; sq == nil || !sq.up {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (e *interactionEnv) crash(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	e.crashNode(NodeID(intArg(t, td, "node", 0)), b)
+}
+
+func (e *interactionEnv) crashNode(id NodeID, b *strings.Builder) {
+	c := e.c
+	c.crash(id)
+	keep := c.net[:0:0]
+	for _, env := range c.net {
+		if env.m.To.Node == id {
+			fmt.Fprintf(b, "lost in flight: %v\n", env.m)
+			continue
+		}
+		keep = append(keep, env)
+	}
+	c.net = keep
+	ks := c.pendingSnaps[:0:0]
+	for _, s := range c.pendingSnaps {
+		if s.from.Node == id || s.to.Node == id {
+			fmt.Fprintf(b, "snapshot %v->%v at %v lost mid-transfer\n", s.from, s.to, s.pos)
+			continue
+		}
+		ks = append(ks, s)
+	}
+	c.pendingSnaps = ks
+	m := c.members[id]
+	if m.memory {
+		fmt.Fprintf(b, "%d crashed (memory member: state lost)\n", id)
+	} else if m.disk.hs != nil {
+		fmt.Fprintf(b, "%d crashed (disk: %s, log %s, applied %v)\n", id, fmtHS(m.disk.hs), fmtLogRange(m.disk.log), m.disk.applied)
+	} else {
+		fmt.Fprintf(b, "%d crashed (disk empty)\n", id)
+	}
+}
+
+func fmtLogRange(log []Entry) string {
+	if len(log) == 0 {
+		return "empty"
+	}
+	return fmt.Sprintf("%v..%v", log[0].VS, log[len(log)-1].VS)
+}
+
+func (e *interactionEnv) restart(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	c := e.c
+	id := NodeID(intArg(t, td, "node", 0))
+	m := c.members[id]
+	if m.up {
+		td.Fatalf(t, "%d is up", id)
+	}
+	if a, ok := td.Arg("incarnation"); ok {
+		inc, _ := strconv.Atoi(a.SingleVal(t))
+		if m.disk.hs == nil {
+			td.Fatalf(t, "incarnation= needs a disk")
+		}
+		cfg := m.cfg
+		cfg.Self.Incarnation = uint64(inc)
+		d := m.disk
+		st := RestartState{HardState: *d.hs, Log: slices.Clone(d.log), Applied: d.applied, Dedup: d.dedup, StableHint: d.stable}
+		if _, err := Restart(cfg, st); err != nil {
+			fmt.Fprintf(b, "Restart as %v: %v\n", cfg.Self, err)
+			return
+		}
+		fmt.Fprintf(b, "Restart as %v: accepted (not started)\n", cfg.Self)
+		return
+	}
+	c.restart(id)
+	in := m.n.Info()
+	fmt.Fprintf(b, "%v %v in v%d, held %v, applied %v\n", in.Self, in.Status, in.View, in.Held, m.app.applied)
+}
+
+// rebootstrap runs Bootstrap again on a node (an operator re-running the
+// bootstrap of view 1), with its old or a new incarnation.
+func (e *interactionEnv) rebootstrap(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	c := e.c
+	id := NodeID(intArg(t, td, "node", 0))
+	m := c.members[id]
+	cfg := m.cfg
+	cfg.Self.Incarnation = uint64(intArg(t, td, "incarnation", int(cfg.Self.Incarnation)))
+	nd, err := Bootstrap(cfg, e.boot)
+	if err != nil {
+		fmt.Fprintf(b, "Bootstrap %v: %v\n", cfg.Self, err)
+		return
+	}
+	m.n, m.up, m.removed, m.id, m.cfg = nd, true, false, cfg.Self, cfg
+	m.disk, m.app = disk{}, app{}
+	m.journal = append(m.journal, event{kind: "newinc", step: c.step})
+	fmt.Fprintf(b, "Bootstrap %v: ok, %v\n", cfg.Self, nd.View())
+}
+
+func (e *interactionEnv) partition(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	var groups [][]NodeID
+	for _, a := range td.CmdArgs {
+		for _, side := range strings.Split(a.Key, "|") {
+			var g []NodeID
+			for _, s := range strings.Split(side, ",") {
+				v, err := strconv.Atoi(strings.TrimSpace(s))
+				if err != nil {
+					td.Fatalf(t, "bad partition %q", a.Key)
+				}
+				g = append(g, NodeID(v))
+			}
+			groups = append(groups, g)
+		}
+	}
+	e.c.partition(groups...)
+	var parts []string
+	for _, g := range groups {
+		var s []string
+		for _, id := range g {
+			s = append(s, strconv.Itoa(int(id)))
+		}
+		parts = append(parts, "{"+strings.Join(s, ",")+"}")
+	}
+	fmt.Fprintf(b, "partitioned %s\n", strings.Join(parts, " | "))
+}
+
+func (e *interactionEnv) printSuspicions(b *strings.Builder, ids []NodeID) {
+	for _, id := range ids {
+		m := e.c.members[id]
+		if !m.up || m.n == nil {
+			continue
+		}
+		var s []string
+		for _, o := range e.c.order {
+			if m.n.suspected[o] {
+				s = append(s, strconv.Itoa(int(o)))
+			}
+		}
+		fmt.Fprintf(b, "%v suspects {%s}\n", m.id, strings.Join(s, ","))
+	}
+}
+
+func (e *interactionEnv) propose(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	id := NodeID(intArg(t, td, "node", 0))
+	var kind ChangeKind
+	switch k := strArg(td, "kind", ""); k {
+	case "add":
+		kind = AddLearner
+	case "promote":
+		kind = Promote
+	case "remove":
+		kind = Remove
+	case "readmit":
+		kind = Readmit
+	default:
+		td.Fatalf(t, "unknown kind %q", k)
+	}
+	ch := Change{Kind: kind, Member: e.memberArg(t, td, "member"), Epoch: uint64(intArg(t, td, "epoch", 0))}
+	m := e.c.members[id]
+	if err := m.n.Propose(ch); err != nil {
+		fmt.Fprintf(b, "propose %v at %v: %v\n", ch, m.id, err)
+		return
+	}
+	fmt.Fprintf(b, "propose %v at %v: queued\n", ch, m.id)
+}
+
+func (e *interactionEnv) join(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	c := e.c
+	id := NodeID(len(c.order) + 1)
+	var contacts []NodeID
+	if vals, ok := listArg(td, "contacts"); ok {
+		if !(len(vals) == 1 && vals[0] == "none") {
+			contacts = parseNodes(t, td, vals)
+		}
+	} else {
+		contacts = slices.Clone(c.order)
+	}
+	inc := c.nextInc
+	c.nextInc++
+	cfg := c.memberConfig(id, inc)
+	nd, err := Join(cfg, contacts)
+	if err != nil {
+		td.Fatalf(t, "join: %v", err)
+	}
+	c.members[id] = &member{id: cfg.Self, n: nd, up: true, cfg: cfg}
+	c.order = append(c.order, id)
+	fmt.Fprintf(b, "%v joining via %v\n", cfg.Self, contacts)
+}
+
+func (e *interactionEnv) status(b *strings.Builder) {
+	for _, id := range e.c.order {
+		m := e.c.members[id]
+		if !m.up || m.n == nil {
+			fmt.Fprintf(b, "%d: down\n", id)
+			continue
+		}
+		in := m.n.Info()
+		role := in.Role.String()
+		if in.Restoring {
+			role += ",restoring"
+		}
+		anyRead := "no"
+		if m.n.CanServeAny() {
+			anyRead = "yes"
+		}
+		fmt.Fprintf(b, "%v: %v v%d %s held=%v stable=%v delivered=%v digest=%04x pending=%d any-read=%s\n",
+			in.Self, in.Status, in.View, role, in.Held, in.Stable, in.Delivered, m.app.digest&0xffff, in.Pending, anyRead)
+	}
+	views := map[uint64]bool{}
+	for _, id := range e.c.order {
+		m := e.c.members[id]
+		if m.up && m.n != nil && !views[m.n.view.ID] {
+			views[m.n.view.ID] = true
+			fmt.Fprintf(b, "  %v\n", m.n.view)
+		}
+	}
+}
+
+func (e *interactionEnv) delivered(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
+	for _, id := range e.nodes(t, td, "nodes") {
+		m := e.c.members[id]
+		var parts []string
+		for _, ev := range m.journal {
+			switch ev.kind {
+			case "deliver":
+				s := fmt.Sprintf("%v:%s", ev.entry.VS, fmtPayload(ev.entry.Payload))
+				if ev.dup {
+					s += "(dup)"
+				}
+				parts = append(parts, s)
+			case "restore":
+				parts = append(parts, fmt.Sprintf("[snapshot@%v]", ev.pos))
+			case "restart":
+				parts = append(parts, "[restart]")
+			case "newinc":
+				parts = append(parts, "[new incarnation]")
+			case "install":
+				parts = append(parts, fmt.Sprintf("|v%d", ev.view.ID))
+			case "removed":
+				parts = append(parts, "[removed]")
+			}
+		}
+		fmt.Fprintf(b, "%d: %s\n", id, strings.Join(parts, " "))
+	}
+}
+
+// check verifies, from every member's journal, the properties the
+// scenarios pin down, and prints "ok" or every violation:
+//
+//	P1  one record per view id
+//	P4  every entry delivered in the view that ordered it
+//	P5  a delivered seq names the same entry everywhere (seqs of delivered
+//	    entries are never reused)
+//	P6  no entry id applied twice by one member
+//	P8  every acknowledged entry is ≤ the cut of every later view
+//	P12 members at the same applied position have the same digest
+//	P13 every delivered entry is ≤ the cut of every later view
+//	P14 every view w+1 was accepted by Q(w) voters of w
+//	S6  a strict read's index covers every write acknowledged before it
+//	    was issued
+//	G7  every live NORMAL member that is not restoring has delivered up to
+//	    its view's cut (holds the state the cut implies)
+//	and that no Ready was empty although HasReady said otherwise.
+func (e *interactionEnv) check(b *strings.Builder) {
+	c := e.c
+	probs := slices.Clone(e.problems)
+	type del struct {
+		vs  Viewstamp
+		id  EntryID
+		who MemberID
+	}
+	bySeq := map[uint64]del{}
+	var delivered []del
+	for _, nid := range c.order {
+		m := c.members[nid]
+		applied := map[EntryID]bool{}
+		for _, ev := range m.journal {
+			switch ev.kind {
+			case "newinc":
+				applied = map[EntryID]bool{}
+			case "deliver":
+				en := ev.entry
+				if ev.inView != en.VS.View {
+					probs = append(probs, fmt.Sprintf("P4: %d delivered %v in v%d", nid, en.VS, ev.inView))
+				}
+				if !ev.dup {
+					if applied[en.ID] {
+						probs = append(probs, fmt.Sprintf("P6: %d applied %v twice (again at %v)", nid, en.ID, en.VS))
+					}
+					applied[en.ID] = true
+				}
+				if d, ok := bySeq[en.VS.Seq]; ok {
+					if d.vs != en.VS || d.id != en.ID {
+						probs = append(probs, fmt.Sprintf("P5: seq %d is %v %v at %v but %v %v at %d", en.VS.Seq, d.vs, d.id, d.who, en.VS, en.ID, nid))
+					}
+				} else {
+					bySeq[en.VS.Seq] = del{vs: en.VS, id: en.ID, who: m.id}
+					delivered = append(delivered, bySeq[en.VS.Seq])
+				}
+			}
+		}
+	}
+	ids := make([]uint64, 0, len(e.views))
+	for id := range e.views {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, vid := range ids {
+		v := e.views[vid]
+		for _, d := range delivered {
+			if d.vs.View < v.ID && v.Cut.Less(d.vs) {
+				probs = append(probs, fmt.Sprintf("P13: %v delivered but above the cut of %v", d.vs, v))
+			}
+		}
+		for id, vs := range c.acked {
+			if vs.View < v.ID && v.Cut.Less(vs) {
+				probs = append(probs, fmt.Sprintf("P8: acknowledged %v at %v not in %v", id, vs, v))
+			}
+		}
+		prev, ok := e.views[vid-1]
+		if vid < 2 || !ok {
+			continue
+		}
+		acc := 0
+		for _, voter := range prev.Voters() {
+			m := c.members[voter.Node]
+			for _, ev := range m.journal {
+				if ev.kind == "accept" && ev.view.Equal(&v) {
+					acc++
+					break
+				}
+			}
+		}
+		if acc < prev.Quorum() {
+			probs = append(probs, fmt.Sprintf("P14: %v accepted by %d voters of v%d (Q=%d)", v, acc, prev.ID, prev.Quorum()))
+		}
+	}
+	byPos := map[Viewstamp]struct {
+		digest uint64
+		who    NodeID
+	}{}
+	for _, nid := range c.order {
+		m := c.members[nid]
+		if !m.up || m.n == nil || m.app.applied == (Viewstamp{}) {
+			continue
+		}
+		if o, ok := byPos[m.app.applied]; ok && o.digest != m.app.digest {
+			probs = append(probs, fmt.Sprintf("P12: %d and %d both applied up to %v with different digests", o.who, nid, m.app.applied))
+		}
+		byPos[m.app.applied] = struct {
+			digest uint64
+			who    NodeID
+		}{m.app.digest, nid}
+	}
+	for _, nid := range c.order {
+		m := c.members[nid]
+		if !m.up || m.n == nil || m.removed {
+			continue
+		}
+		in := m.n.Info()
+		if in.Status == StatusNormal && !in.Restoring && in.Delivered.Less(m.n.view.Cut) {
+			probs = append(probs, fmt.Sprintf("G7: %v is a %v of v%d but delivered only %v, below the cut %v (no state)", in.Self, in.Role, in.View, in.Delivered, m.n.view.Cut))
+		}
+	}
+	rids := make([]uint64, 0, len(c.reads))
+	for id := range c.reads {
+		rids = append(rids, id)
+	}
+	slices.Sort(rids)
+	for _, id := range rids {
+		r := c.reads[id]
+		if r.done && r.index.Seq < r.minSeq {
+			probs = append(probs, fmt.Sprintf("S6: read %d at %d got index %v below the acknowledged seq %d", id, r.node, r.index, r.minSeq))
+		}
+	}
+	if len(probs) == 0 {
+		b.WriteString("ok\n")
+		return
+	}
+	for _, p := range probs {
+		fmt.Fprintf(b, "%s\n", p)
+	}
+}

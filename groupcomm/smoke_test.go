@@ -1,0 +1,74 @@
+package groupcomm
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestSmokeNormalCase(t *testing.T) {
+	c := newCluster(1, 3, plantedBugs{})
+	for i := 0; i < 30; i++ {
+		for _, id := range c.order {
+			if _, err := c.multicast(id, fmt.Sprintf("m%d-%d", id, i)); err != nil {
+				t.Fatalf("multicast: %v", err)
+			}
+		}
+		c.runStep(true)
+	}
+	for i := 0; i < 200 && !c.settled(); i++ {
+		c.runStep(true)
+	}
+	if !c.settled() {
+		for _, id := range c.order {
+			t.Logf("%v", c.members[id].n.Info())
+		}
+		t.Fatal("not settled")
+	}
+	d := c.members[1].app.digest
+	for _, id := range c.order {
+		m := c.members[id]
+		if m.app.count != 90 || m.app.digest != d {
+			t.Fatalf("member %d applied %d digest %x (want 90, %x)", id, m.app.count, m.app.digest, d)
+		}
+	}
+}
+
+func TestSmokeSequencerCrash(t *testing.T) {
+	c := newCluster(2, 3, plantedBugs{})
+	for i := 0; i < 10; i++ {
+		c.multicast(2, fmt.Sprintf("a%d", i))
+		c.runStep(true)
+	}
+	c.crash(1)
+	for i := 0; i < 10; i++ {
+		c.multicast(2, fmt.Sprintf("b%d", i))
+		c.runStep(true)
+	}
+	for i := 0; i < 300 && !c.settled(); i++ {
+		c.runStep(true)
+	}
+	if !c.settled() {
+		for _, id := range c.order {
+			if c.members[id].n != nil {
+				t.Logf("%+v", c.members[id].n.Info())
+			}
+		}
+		t.Fatal("not settled")
+	}
+	t.Logf("view %v", c.members[2].n.View())
+	c.restart(1)
+	for i := 0; i < 400 && !c.settled(); i++ {
+		c.runStep(true)
+	}
+	for _, id := range c.order {
+		t.Logf("%+v", c.members[id].n.Info())
+	}
+	if !c.settled() {
+		t.Fatal("not settled after restart")
+	}
+	for _, id := range c.order {
+		if c.members[id].app.digest != c.members[2].app.digest {
+			t.Fatalf("digest differs at %d", id)
+		}
+	}
+}
