@@ -63,6 +63,9 @@ type Config struct {
 
 	// bugs plants known protocol bugs; tests only.
 	bugs plantedBugs
+	// onAccept, if set, sees every proposal this member accepts; tests
+	// only (the simulation's P14 check).
+	onAccept func(b Ballot, v View)
 }
 
 // plantedBugs switch off one protocol rule each, to show that the

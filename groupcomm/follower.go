@@ -11,6 +11,7 @@ type followerState struct {
 
 	contacts   []NodeID // a joiner's contacts
 	joinTries  int
+	snapAsks   int
 	lastJoin   uint64
 	lastAsk    uint64 // a restoring learner last asked its donor
 	lastRejoin uint64
@@ -20,6 +21,7 @@ type followerState struct {
 
 	fetch           *fetchState
 	pendingCommit   *View
+	pendingSrc      MemberID
 	pendingAccept   *Message
 	pendingAcceptAt uint64
 }
@@ -122,8 +124,8 @@ func (n *Node) drainEarly() {
 
 // deliverStable delivers, in order, every held entry up to Stable.
 func (n *Node) deliverStable() {
-	if n.restoring {
-		return
+	if n.restoring || n.out.newView != nil {
+		return // after a NewView, deliveries wait for the next Ready
 	}
 	upto := minVS(n.stable, n.elog.last())
 	if n.cfg.bugs.deliverUnstable && (n.status == StatusNormal || n.status == StatusFrozen) {
@@ -201,17 +203,22 @@ func (n *Node) sendFetch(from MemberID, lo, hi Viewstamp) {
 	n.send(m)
 }
 
-// onFetch answers with the entries asked for that this member holds.
+// onFetch answers with the entries asked for. It answers only if it holds
+// the entry at Hi itself: a log that holds viewstamp Hi holds the one
+// chain of entries leading to it, so what it sends is what every member
+// holds (a log without Hi may hold entries a later cut discarded).
 func (n *Node) onFetch(m *Message) {
 	lo := m.VS
-	if lo.Seq < n.elog.base.Seq {
-		// Compacted: cannot help. Say so, so a removed member stops waiting.
-		n.logf("fetch below compacted log", "lo", lo, "base", n.elog.base, "from", m.From)
+	if lo.Seq < n.elog.base.Seq || m.Hi.Seq <= n.elog.base.Seq && m.Hi != n.elog.base {
+		// Compacted: cannot help. Say so, so a member too far behind stops
+		// waiting.
 		n.send(Message{Type: MsgEntries, To: m.From, VS: lo, Hi: m.Hi, Reject: true})
 		return
 	}
-	hi := minVS(m.Hi, n.elog.last())
-	ents := n.elog.slice(lo.Seq, hi.Seq)
+	if vs, ok := n.elog.vsAt(m.Hi.Seq); !ok || vs != m.Hi {
+		return // not (yet) on this member's log
+	}
+	ents := n.elog.slice(lo.Seq, m.Hi.Seq)
 	if len(ents) > 4*n.cfg.MaxFrameEntries {
 		ents = ents[:4*n.cfg.MaxFrameEntries]
 	}
@@ -221,6 +228,9 @@ func (n *Node) onFetch(m *Message) {
 // onEntries appends fetched entries that extend the held run, then retries
 // whatever waited for them (an install, an accept, a proposal).
 func (n *Node) onEntries(m *Message) {
+	if ft := n.follower.fetch; ft == nil || ft.hi != m.Hi {
+		return // an answer to a fetch this member no longer makes
+	}
 	if m.Reject {
 		// The entries are gone from the responder's log: this member is too
 		// far behind to catch up from the log (L9). It stops, with the

@@ -209,6 +209,13 @@ func (c *cluster) memberConfig(node NodeID, inc uint64) Config {
 	cfg.bugs = c.cfg.bugs
 	cfg.Seed = c.rng.Uint64()
 	cfg.Logger = c.logger
+	// Journal what the member accepts, as it accepts it (not what it
+	// persisted: the planted bug S4 persists less than it accepts).
+	cfg.onAccept = func(b Ballot, v View) {
+		if m := c.members[node]; m != nil {
+			m.journal = append(m.journal, event{kind: "accept", ballot: b, view: v, step: c.step})
+		}
+	}
 	return cfg
 }
 
@@ -247,12 +254,6 @@ func (c *cluster) handleReady(m *member) bool {
 			d.hs = &hs
 		}
 		d.stable = rd.StableHint
-	}
-	// Journal what the member accepted (from its state, not from what it
-	// persisted: the planted bug S4 persists less than it accepts).
-	if av := m.n.hs.AcceptedView; av != nil && m.n.hs.Accepted != m.lastAccepted {
-		m.lastAccepted = m.n.hs.Accepted
-		m.journal = append(m.journal, event{kind: "accept", ballot: m.n.hs.Accepted, view: av.Clone(), step: c.step})
 	}
 	// 2. send
 	for _, msg := range rd.Messages {
@@ -373,6 +374,7 @@ func (c *cluster) deliverSnapshots() {
 			continue
 		}
 		m.app = app{digest: s.digest, applied: s.pos, count: s.count}
+		c.tracef("%v restored snapshot of %v at %v", m.id, s.from, s.pos)
 		m.journal = append(m.journal, event{kind: "restore", pos: s.pos, digest: s.digest, step: c.step, entry: Entry{ID: EntryID{Origin: s.from}}})
 		if !m.memory {
 			m.disk.applied, m.disk.digest, m.disk.dedup = s.pos, s.digest, s.dedup

@@ -42,6 +42,14 @@ func (n *Node) onCommit(m *Message) {
 // tryInstall installs p = V_{w+1} if this member holds every entry up to
 // its cut (a learner without state needs none), else fetches them first.
 func (n *Node) tryInstall(p *View, src MemberID) {
+	if n.out.newView != nil {
+		// One view per Ready: the caller sees each NewView after exactly
+		// the deliveries of the view before it. Install at Advance.
+		v := p.Clone()
+		n.follower.pendingCommit = &v
+		n.follower.pendingSrc = src
+		return
+	}
 	if !n.restoring && !n.covers(p.Cut) {
 		v := p.Clone()
 		n.follower.pendingCommit = &v
@@ -58,7 +66,7 @@ func (n *Node) tryInstall(p *View, src MemberID) {
 // proposal in its fetch phase.
 func (n *Node) retryWaiting() {
 	f := &n.follower
-	if pc := f.pendingCommit; pc != nil && pc.ID == n.view.ID+1 && n.covers(pc.Cut) {
+	if pc := f.pendingCommit; pc != nil && pc.ID == n.view.ID+1 && n.out.newView == nil && (n.restoring || n.covers(pc.Cut)) {
 		f.pendingCommit = nil
 		n.installView(pc)
 		return
@@ -268,4 +276,11 @@ func (n *Node) sendViewsAfter(to MemberID, after uint64) {
 	}
 	c := n.view.Clone()
 	n.send(Message{Type: MsgCommit, To: to, Proposal: &c})
+	if _, in := n.view.Lookup(to); in && n.status == StatusNormal {
+		// The record it needs is gone (this member restarted since): the
+		// member cannot walk forward view by view, so it is removed and
+		// joins again as a learner with a snapshot (L9).
+		n.addChange(Change{Kind: Remove, Member: to, Epoch: n.view.Epoch})
+		n.forwardChanges()
+	}
 }

@@ -29,6 +29,9 @@ type interactionEnv struct {
 	problems []string
 	boot     View
 	ticks    int // tick rounds run by stabilize ticks=N (for the trace)
+	// delayed holds messages put aside (deliver-msgs hold=true or
+	// keep=true) until release puts them back in flight.
+	delayed []Message
 }
 
 func newInteractionEnv() *interactionEnv {
@@ -41,9 +44,10 @@ func newInteractionEnv() *interactionEnv {
 //	multicast node=2 payload=x [count=5]
 //	tick [nodes=(1,2)] [n=1] [until-ready]
 //	process-ready [nodes=(1,2)] [crash-before-persist]
-//	deliver-msgs [from=(1)] [to=(2,3)] [type=(Order,Ack)] [count=N] [drop=true]
+//	deliver-msgs [from=(1)] [to=(2,3)] [type=(Order,Ack)] [count=N] [drop=true|hold=true|keep=true]
+//	release [from=] [to=] [type=]        (delayed messages back in flight)
 //	deliver-snaps [to=(4)] [drop=true]
-//	net                                  (list queued messages)
+//	net                                  (list queued and delayed messages)
 //	stabilize [nodes=(..)] [ticks=N] [trace=events] [snaps=false]
 //	crash node=1 | restart node=1 [incarnation=9] | wipe node=1
 //	rebootstrap node=1 [incarnation=1]
@@ -69,7 +73,7 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 	case "tick":
 		// tick [nodes=..] [n=N] [until-ready]: with until-ready, tick each
 		// node until it has a Ready (at most N times) and say how long.
-		n := intArg(t, td, "n", 1)
+		n := envIntArg(t, td, "n", 1)
 		until := td.HasArg("until-ready")
 		for _, id := range e.nodes(t, td, "nodes") {
 			m := e.c.members[id]
@@ -118,6 +122,23 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 		for _, s := range e.c.pendingSnaps {
 			fmt.Fprintf(&b, "snapshot %v->%v at %v\n", s.from, s.to, s.pos)
 		}
+		for _, m := range e.delayed {
+			fmt.Fprintf(&b, "delayed: %v\n", m)
+		}
+	case "release":
+		// release [from=] [to=] [type=]: put delayed messages back in
+		// flight, after everything already queued.
+		f := e.filter(t, td)
+		keep := e.delayed[:0:0]
+		for _, msg := range e.delayed {
+			if f.match(msg) {
+				e.c.net = append(e.c.net, envelope{m: msg, at: e.c.step})
+				fmt.Fprintf(&b, "released: %v\n", msg)
+				continue
+			}
+			keep = append(keep, msg)
+		}
+		e.delayed = keep
 	case "stabilize":
 		e.stabilize(t, td, &b)
 	case "crash":
@@ -125,7 +146,7 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 	case "restart":
 		e.restart(t, td, &b)
 	case "wipe":
-		id := NodeID(intArg(t, td, "node", 0))
+		id := NodeID(envIntArg(t, td, "node", 0))
 		m := e.c.members[id]
 		if m.up {
 			td.Fatalf(t, "wipe a crashed node")
@@ -140,9 +161,9 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 		e.c.heal()
 		b.WriteString("healed\n")
 	case "suspect":
-		id := NodeID(intArg(t, td, "node", 0))
-		of := NodeID(intArg(t, td, "of", 0))
-		on := boolArg(t, td, "on", true)
+		id := NodeID(envIntArg(t, td, "node", 0))
+		of := NodeID(envIntArg(t, td, "of", 0))
+		on := envBoolArg(t, td, "on", true)
 		m := e.c.members[id]
 		if m.up && m.n != nil {
 			m.n.SetSuspected(of, on)
@@ -154,11 +175,11 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 	case "propose":
 		e.propose(t, td, &b)
 	case "leave":
-		id := NodeID(intArg(t, td, "node", 0))
+		id := NodeID(envIntArg(t, td, "node", 0))
 		e.c.members[id].n.Leave()
 		fmt.Fprintf(&b, "%v leaving\n", e.c.members[id].id)
 	case "read":
-		id := NodeID(intArg(t, td, "node", 0))
+		id := NodeID(envIntArg(t, td, "node", 0))
 		e.c.strictRead(id)
 		fmt.Fprintf(&b, "read %d at %v (highest acknowledged seq %d)\n", e.c.nextRead, e.c.members[id].id, e.c.maxAcked)
 	case "join":
@@ -181,7 +202,7 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 
 // ---- arguments
 
-func intArg(t *testing.T, td *datadriven.TestData, key string, def int) int {
+func envIntArg(t *testing.T, td *datadriven.TestData, key string, def int) int {
 	if a, ok := td.Arg(key); ok {
 		v, err := strconv.Atoi(a.SingleVal(t))
 		if err != nil {
@@ -192,7 +213,7 @@ func intArg(t *testing.T, td *datadriven.TestData, key string, def int) int {
 	return def
 }
 
-func boolArg(t *testing.T, td *datadriven.TestData, key string, def bool) bool {
+func envBoolArg(t *testing.T, td *datadriven.TestData, key string, def bool) bool {
 	if a, ok := td.Arg(key); ok {
 		v, err := strconv.ParseBool(a.SingleVal(t))
 		if err != nil {
@@ -203,15 +224,15 @@ func boolArg(t *testing.T, td *datadriven.TestData, key string, def bool) bool {
 	return def
 }
 
-func strArg(td *datadriven.TestData, key, def string) string {
+func envStrArg(td *datadriven.TestData, key, def string) string {
 	if a, ok := td.Arg(key); ok && len(a.Vals) > 0 {
 		return a.Vals[0]
 	}
 	return def
 }
 
-// listArg returns the values of key, accepting key=(1,2) and key=1,2.
-func listArg(td *datadriven.TestData, key string) ([]string, bool) {
+// envListArg returns the values of key, accepting key=(1,2) and key=1,2.
+func envListArg(td *datadriven.TestData, key string) ([]string, bool) {
 	a, ok := td.Arg(key)
 	if !ok {
 		return nil, false
@@ -227,7 +248,7 @@ func listArg(td *datadriven.TestData, key string) ([]string, bool) {
 	return out, true
 }
 
-func parseNodes(t *testing.T, td *datadriven.TestData, vals []string) []NodeID {
+func envParseNodes(t *testing.T, td *datadriven.TestData, vals []string) []NodeID {
 	var out []NodeID
 	for _, s := range vals {
 		v, err := strconv.Atoi(s)
@@ -241,16 +262,16 @@ func parseNodes(t *testing.T, td *datadriven.TestData, vals []string) []NodeID {
 
 // nodes returns the nodes named by key, or every node.
 func (e *interactionEnv) nodes(t *testing.T, td *datadriven.TestData, key string) []NodeID {
-	vals, ok := listArg(td, key)
+	vals, ok := envListArg(td, key)
 	if !ok {
 		return slices.Clone(e.c.order)
 	}
-	return parseNodes(t, td, vals)
+	return envParseNodes(t, td, vals)
 }
 
 // memberArg parses "4" (the node's current member) or "4.2".
 func (e *interactionEnv) memberArg(t *testing.T, td *datadriven.TestData, key string) MemberID {
-	s := strArg(td, key, "")
+	s := envStrArg(td, key, "")
 	node, inc, dotted := strings.Cut(s, ".")
 	n, err := strconv.Atoi(node)
 	if err != nil {
@@ -273,12 +294,12 @@ func (e *interactionEnv) memberArg(t *testing.T, td *datadriven.TestData, key st
 // ---- commands
 
 func (e *interactionEnv) bootstrap(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
-	n := intArg(t, td, "n", 3)
-	learners := intArg(t, td, "learners", 0)
-	seed := intArg(t, td, "seed", 1)
+	n := envIntArg(t, td, "n", 3)
+	learners := envIntArg(t, td, "learners", 0)
+	seed := envIntArg(t, td, "seed", 1)
 	var memory []NodeID
-	if vals, ok := listArg(td, "memory"); ok {
-		memory = parseNodes(t, td, vals)
+	if vals, ok := envListArg(td, "memory"); ok {
+		memory = envParseNodes(t, td, vals)
 	}
 	c := newCluster(uint64(seed), n, plantedBugs{})
 	c.autoSuspect, c.autoRejoin = false, false
@@ -318,9 +339,9 @@ func (e *interactionEnv) bootstrap(t *testing.T, td *datadriven.TestData, b *str
 }
 
 func (e *interactionEnv) multicast(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
-	id := NodeID(intArg(t, td, "node", 0))
-	payload := strArg(td, "payload", "x")
-	count := intArg(t, td, "count", 1)
+	id := NodeID(envIntArg(t, td, "node", 0))
+	payload := envStrArg(td, "payload", "x")
+	count := envIntArg(t, td, "count", 1)
 	var ids []EntryID
 	for i := 1; i <= count; i++ {
 		p := payload
@@ -342,7 +363,7 @@ func (e *interactionEnv) multicast(t *testing.T, td *datadriven.TestData, b *str
 	}
 }
 
-func fmtPayload(p []byte) string {
+func envFmtPayload(p []byte) string {
 	s := string(p)
 	if len(s) > 12 {
 		s = s[:12] + "…"
@@ -350,7 +371,7 @@ func fmtPayload(p []byte) string {
 	return s
 }
 
-func fmtEntries(ents []Entry) string {
+func envFmtEntries(ents []Entry) string {
 	var parts []string
 	for i, e := range ents {
 		if len(ents) > 8 && i >= 3 && i < len(ents)-2 {
@@ -359,7 +380,7 @@ func fmtEntries(ents []Entry) string {
 			}
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%v:%s", e.VS, fmtPayload(e.Payload)))
+		parts = append(parts, fmt.Sprintf("%v:%s", e.VS, envFmtPayload(e.Payload)))
 	}
 	s := strings.Join(parts, " ")
 	if len(ents) > 8 {
@@ -368,7 +389,7 @@ func fmtEntries(ents []Entry) string {
 	return s
 }
 
-func fmtDeliveries(ds []Delivery) string {
+func envFmtDeliveries(ds []Delivery) string {
 	var parts []string
 	for i, d := range ds {
 		if len(ds) > 8 && i >= 3 && i < len(ds)-2 {
@@ -377,7 +398,7 @@ func fmtDeliveries(ds []Delivery) string {
 			}
 			continue
 		}
-		s := fmt.Sprintf("%v:%s", d.VS, fmtPayload(d.Payload))
+		s := fmt.Sprintf("%v:%s", d.VS, envFmtPayload(d.Payload))
 		if d.InView != d.VS.View {
 			s += fmt.Sprintf("@v%d", d.InView)
 		}
@@ -393,7 +414,7 @@ func fmtDeliveries(ds []Delivery) string {
 	return s
 }
 
-func fmtHS(hs *HardState) string {
+func envFmtHS(hs *HardState) string {
 	acc := "-"
 	if hs.AcceptedView != nil {
 		acc = fmt.Sprintf("%v->v%d", hs.Accepted, hs.AcceptedView.ID)
@@ -402,7 +423,8 @@ func fmtHS(hs *HardState) string {
 }
 
 // processReady handles one Ready of m exactly as the harness's handleReady
-// does, printing it. verbose=false prints only events (deliveries, views,
+// does (acceptances are journaled by the harness's Config.onAccept hook),
+// printing it. verbose=false prints only events (deliveries, views,
 // removals, reads, outcomes, snapshot requests).
 func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose bool) bool {
 	c := e.c
@@ -419,13 +441,13 @@ func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose boo
 	// 1. persist
 	if verbose {
 		if rd.HardState != nil {
-			add("hs: %s", fmtHS(rd.HardState))
+			add("hs: %s", envFmtHS(rd.HardState))
 		}
 		if rd.TruncateAbove != nil {
 			add("truncate above %v", *rd.TruncateAbove)
 		}
 		if len(rd.Entries) > 0 {
-			add("persist: %s", fmtEntries(rd.Entries))
+			add("persist: %s", envFmtEntries(rd.Entries))
 		}
 		if m.memory && (rd.HardState != nil || len(rd.Entries) > 0) {
 			add("(memory member: nothing written)")
@@ -454,9 +476,6 @@ func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose boo
 		}
 		d.stable = rd.StableHint
 	}
-	if rd.HardState != nil && rd.HardState.AcceptedView != nil {
-		m.journal = append(m.journal, event{kind: "accept", ballot: rd.HardState.Accepted, view: rd.HardState.AcceptedView.Clone(), step: c.step})
-	}
 	// 2. send
 	for _, msg := range rd.Messages {
 		cut := c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}]
@@ -470,9 +489,6 @@ func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose boo
 		if !cut {
 			c.net = append(c.net, envelope{m: msg, at: c.step})
 		}
-	}
-	if !verbose && len(rd.Messages) > 0 {
-		// summarised below with the events
 	}
 	// 3. apply
 	for _, dl := range rd.Deliveries {
@@ -490,14 +506,7 @@ func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose boo
 		}
 	}
 	if len(rd.Deliveries) > 0 {
-		add("deliver: %s", fmtDeliveries(rd.Deliveries))
-	}
-	if rd.NewView != nil && rd.HardState != nil && rd.HardState.Promised.Node == m.id.Node &&
-		rd.HardState.Promised.Instance+1 == rd.NewView.ID {
-		// The proposer decided in the same Ready as it accepted (the
-		// acceptance and the install were persisted together): count it
-		// as an acceptance for P14.
-		m.journal = append(m.journal, event{kind: "accept", ballot: rd.HardState.Promised, view: rd.NewView.Clone(), step: c.step})
+		add("deliver: %s", envFmtDeliveries(rd.Deliveries))
 	}
 	if rd.NewView != nil {
 		m.journal = append(m.journal, event{kind: "install", view: rd.NewView.Clone(), step: c.step, pos: m.app.applied, digest: m.app.digest})
@@ -553,7 +562,7 @@ func (e *interactionEnv) crashBeforePersist(m *member, b *strings.Builder) {
 	rd := m.n.Ready()
 	fmt.Fprintf(b, "> %v ready (crashes before the write lands)\n", m.id)
 	if len(rd.Entries) > 0 {
-		fmt.Fprintf(b, "  not persisted: %s\n", fmtEntries(rd.Entries))
+		fmt.Fprintf(b, "  not persisted: %s\n", envFmtEntries(rd.Entries))
 	}
 	for _, msg := range rd.Messages {
 		if msg.Type != MsgOrder {
@@ -582,12 +591,12 @@ func (e *interactionEnv) recordView(v View, by MemberID) {
 	e.views[v.ID] = v.Clone()
 }
 
-type msgFilter struct {
+type envMsgFilter struct {
 	from, to map[NodeID]bool
 	types    map[MsgType]bool
 }
 
-func (f msgFilter) match(m Message) bool {
+func (f envMsgFilter) match(m Message) bool {
 	if f.from != nil && !f.from[m.From.Node] {
 		return false
 	}
@@ -600,21 +609,21 @@ func (f msgFilter) match(m Message) bool {
 	return true
 }
 
-func (e *interactionEnv) filter(t *testing.T, td *datadriven.TestData) msgFilter {
-	var f msgFilter
+func (e *interactionEnv) filter(t *testing.T, td *datadriven.TestData) envMsgFilter {
+	var f envMsgFilter
 	set := func(key string) map[NodeID]bool {
-		vals, ok := listArg(td, key)
+		vals, ok := envListArg(td, key)
 		if !ok {
 			return nil
 		}
 		s := map[NodeID]bool{}
-		for _, id := range parseNodes(t, td, vals) {
+		for _, id := range envParseNodes(t, td, vals) {
 			s[id] = true
 		}
 		return s
 	}
 	f.from, f.to = set("from"), set("to")
-	if vals, ok := listArg(td, "type"); ok {
+	if vals, ok := envListArg(td, "type"); ok {
 		f.types = map[MsgType]bool{}
 		for _, v := range vals {
 			found := false
@@ -653,8 +662,13 @@ func (e *interactionEnv) deliverOne(msg Message) string {
 func (e *interactionEnv) deliverMsgs(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
 	c := e.c
 	f := e.filter(t, td)
-	drop := boolArg(t, td, "drop", false)
-	count := intArg(t, td, "count", -1)
+	drop := envBoolArg(t, td, "drop", false)
+	// keep=true delivers the messages and puts a duplicate aside;
+	// hold=true puts them aside undelivered. Messages put aside stay out
+	// of deliver-msgs and stabilize until release.
+	dup := envBoolArg(t, td, "keep", false)
+	hold := envBoolArg(t, td, "hold", false)
+	count := envIntArg(t, td, "count", -1)
 	var take []Message
 	keep := c.net[:0:0]
 	for _, env := range c.net {
@@ -671,6 +685,14 @@ func (e *interactionEnv) deliverMsgs(t *testing.T, td *datadriven.TestData, b *s
 			fmt.Fprintf(b, "dropped: %v\n", msg)
 			continue
 		}
+		if hold {
+			e.delayed = append(e.delayed, msg)
+			fmt.Fprintf(b, "delayed: %v\n", msg)
+			continue
+		}
+		if dup {
+			e.delayed = append(e.delayed, msg)
+		}
 		fmt.Fprintf(b, "%s\n", e.deliverOne(msg))
 	}
 	if len(take) == 0 {
@@ -680,13 +702,13 @@ func (e *interactionEnv) deliverMsgs(t *testing.T, td *datadriven.TestData, b *s
 
 func (e *interactionEnv) deliverSnaps(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
 	var to map[NodeID]bool
-	if vals, ok := listArg(td, "to"); ok {
+	if vals, ok := envListArg(td, "to"); ok {
 		to = map[NodeID]bool{}
-		for _, id := range parseNodes(t, td, vals) {
+		for _, id := range envParseNodes(t, td, vals) {
 			to[id] = true
 		}
 	}
-	drop := boolArg(t, td, "drop", false)
+	drop := envBoolArg(t, td, "drop", false)
 	if !e.deliverSnapshots(to, drop, b) {
 		b.WriteString("(no snapshots)\n")
 	}
@@ -749,9 +771,9 @@ func (e *interactionEnv) stabilize(t *testing.T, td *datadriven.TestData, b *str
 	for _, id := range nodes {
 		only[id] = true
 	}
-	ticks := intArg(t, td, "ticks", 0)
-	verbose := strArg(td, "trace", "full") != "events"
-	holdSnaps := !boolArg(t, td, "snaps", true)
+	ticks := envIntArg(t, td, "ticks", 0)
+	verbose := envStrArg(td, "trace", "full") != "events"
+	holdSnaps := !envBoolArg(t, td, "snaps", true)
 	idleTicks := 0
 	ticked := 0
 	for rounds := 0; ; rounds++ {
@@ -829,7 +851,8 @@ func (e *interactionEnv) stabilize(t *testing.T, td *datadriven.TestData, b *str
 }
 
 // settled is the harness's settled() plus: no partition, no snapshot in
-// flight, no strict read pending, no membership change queued, every
+// flight, no strict read pending, no membership change queued or member
+// leaving, every
 // live member's sequencer up.
 func (e *interactionEnv) settled() bool {
 	if len(e.c.pendingSnaps) > 0 || len(e.c.cutoff) > 0 || !e.c.settled() {
@@ -842,7 +865,7 @@ func (e *interactionEnv) settled() bool {
 	}
 	for _, id := range e.c.order {
 		m := e.c.members[id]
-		if m.up && m.n != nil && !m.removed && len(m.n.changes) > 0 {
+		if m.up && m.n != nil && !m.removed && (len(m.n.changes) > 0 || m.n.leaving) {
 			return false
 		}
 		if m.up && m.n != nil && !m.removed {
@@ -855,7 +878,7 @@ func (e *interactionEnv) settled() bool {
 }
 
 func (e *interactionEnv) crash(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
-	e.crashNode(NodeID(intArg(t, td, "node", 0)), b)
+	e.crashNode(NodeID(envIntArg(t, td, "node", 0)), b)
 }
 
 func (e *interactionEnv) crashNode(id NodeID, b *strings.Builder) {
@@ -883,13 +906,13 @@ func (e *interactionEnv) crashNode(id NodeID, b *strings.Builder) {
 	if m.memory {
 		fmt.Fprintf(b, "%d crashed (memory member: state lost)\n", id)
 	} else if m.disk.hs != nil {
-		fmt.Fprintf(b, "%d crashed (disk: %s, log %s, applied %v)\n", id, fmtHS(m.disk.hs), fmtLogRange(m.disk.log), m.disk.applied)
+		fmt.Fprintf(b, "%d crashed (disk: %s, log %s, applied %v)\n", id, envFmtHS(m.disk.hs), envFmtLogRange(m.disk.log), m.disk.applied)
 	} else {
 		fmt.Fprintf(b, "%d crashed (disk empty)\n", id)
 	}
 }
 
-func fmtLogRange(log []Entry) string {
+func envFmtLogRange(log []Entry) string {
 	if len(log) == 0 {
 		return "empty"
 	}
@@ -898,7 +921,7 @@ func fmtLogRange(log []Entry) string {
 
 func (e *interactionEnv) restart(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
 	c := e.c
-	id := NodeID(intArg(t, td, "node", 0))
+	id := NodeID(envIntArg(t, td, "node", 0))
 	m := c.members[id]
 	if m.up {
 		td.Fatalf(t, "%d is up", id)
@@ -928,10 +951,10 @@ func (e *interactionEnv) restart(t *testing.T, td *datadriven.TestData, b *strin
 // bootstrap of view 1), with its old or a new incarnation.
 func (e *interactionEnv) rebootstrap(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
 	c := e.c
-	id := NodeID(intArg(t, td, "node", 0))
+	id := NodeID(envIntArg(t, td, "node", 0))
 	m := c.members[id]
 	cfg := m.cfg
-	cfg.Self.Incarnation = uint64(intArg(t, td, "incarnation", int(cfg.Self.Incarnation)))
+	cfg.Self.Incarnation = uint64(envIntArg(t, td, "incarnation", int(cfg.Self.Incarnation)))
 	nd, err := Bootstrap(cfg, e.boot)
 	if err != nil {
 		fmt.Fprintf(b, "Bootstrap %v: %v\n", cfg.Self, err)
@@ -987,9 +1010,9 @@ func (e *interactionEnv) printSuspicions(b *strings.Builder, ids []NodeID) {
 }
 
 func (e *interactionEnv) propose(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
-	id := NodeID(intArg(t, td, "node", 0))
+	id := NodeID(envIntArg(t, td, "node", 0))
 	var kind ChangeKind
-	switch k := strArg(td, "kind", ""); k {
+	switch k := envStrArg(td, "kind", ""); k {
 	case "add":
 		kind = AddLearner
 	case "promote":
@@ -1001,7 +1024,7 @@ func (e *interactionEnv) propose(t *testing.T, td *datadriven.TestData, b *strin
 	default:
 		td.Fatalf(t, "unknown kind %q", k)
 	}
-	ch := Change{Kind: kind, Member: e.memberArg(t, td, "member"), Epoch: uint64(intArg(t, td, "epoch", 0))}
+	ch := Change{Kind: kind, Member: e.memberArg(t, td, "member"), Epoch: uint64(envIntArg(t, td, "epoch", 0))}
 	m := e.c.members[id]
 	if err := m.n.Propose(ch); err != nil {
 		fmt.Fprintf(b, "propose %v at %v: %v\n", ch, m.id, err)
@@ -1014,9 +1037,9 @@ func (e *interactionEnv) join(t *testing.T, td *datadriven.TestData, b *strings.
 	c := e.c
 	id := NodeID(len(c.order) + 1)
 	var contacts []NodeID
-	if vals, ok := listArg(td, "contacts"); ok {
+	if vals, ok := envListArg(td, "contacts"); ok {
 		if !(len(vals) == 1 && vals[0] == "none") {
-			contacts = parseNodes(t, td, vals)
+			contacts = envParseNodes(t, td, vals)
 		}
 	} else {
 		contacts = slices.Clone(c.order)
@@ -1069,7 +1092,7 @@ func (e *interactionEnv) delivered(t *testing.T, td *datadriven.TestData, b *str
 		for _, ev := range m.journal {
 			switch ev.kind {
 			case "deliver":
-				s := fmt.Sprintf("%v:%s", ev.entry.VS, fmtPayload(ev.entry.Payload))
+				s := fmt.Sprintf("%v:%s", ev.entry.VS, envFmtPayload(ev.entry.Payload))
 				if ev.dup {
 					s += "(dup)"
 				}

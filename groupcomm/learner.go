@@ -105,8 +105,15 @@ func (n *Node) tickLearner() {
 	}
 	f.lastAsk = n.now
 	if n.restoring {
-		if !me.Donor.IsZero() {
-			n.send(Message{Type: MsgSnapshotAsk, To: me.Donor})
+		// Ask the donor first, then rotate over the voters (L6): a donor
+		// may be dead or behind.
+		to := me.Donor
+		if voters := n.view.Voters(); f.snapAsks > 0 && len(voters) > 0 {
+			to = voters[f.snapAsks%len(voters)]
+		}
+		f.snapAsks++
+		if !to.IsZero() {
+			n.send(Message{Type: MsgSnapshotAsk, To: to})
 		}
 		return
 	}

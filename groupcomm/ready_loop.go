@@ -76,6 +76,11 @@ func (n *Node) Advance(rd Ready) {
 		n.computeStable()
 	}
 	n.compact()
+	// Work held back because a NewView was in this Ready.
+	if pc := n.follower.pendingCommit; pc != nil {
+		n.tryInstall(pc, n.follower.pendingSrc)
+	}
+	n.deliverStable()
 }
 
 // flushAck queues one cumulative ack for the entries taken since the last

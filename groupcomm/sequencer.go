@@ -14,6 +14,7 @@ type seqState struct {
 	ordered      map[EntryID]struct{} // ordered in this view, not yet delivered
 	lastProgress uint64               // tick of the last stable advance (or of becoming sequencer)
 	muted        bool
+	muteProbe    uint64 // frame of the last probe sent while muted
 	lastFrame    uint64 // tick of the last frame sent to anyone
 }
 
@@ -115,6 +116,21 @@ func (n *Node) onAck(m *Message) {
 	}
 	if m.Frame > p.frameAcked {
 		p.frameAcked = m.Frame
+	}
+	if s.muted && s.muteProbe > 0 {
+		heard := 1
+		for i := range s.peers {
+			if s.peers[i].voter && s.peers[i].frameAcked >= s.muteProbe {
+				heard++
+			}
+		}
+		if heard >= n.view.Quorum() {
+			n.logf("sequencer unmuted: a quorum answered")
+			s.muted, s.muteProbe, s.lastProgress = false, 0, n.now
+			for i := range s.peers {
+				s.peers[i].sent = s.peers[i].acked // resend what is unacked
+			}
+		}
 	}
 	n.computeStable()
 	n.checkReads()
@@ -271,10 +287,14 @@ func (n *Node) tickSequencer() {
 		// Probe now and then, slower than TickFD so that busy members still
 		// suspect this sequencer, but so that a member in a later view can
 		// answer with its record and this one learns it was deposed.
+		// A quorum acking a probe shows the sequencer can hear again: it
+		// unmutes (onAck).
 		if every := uint64(max(n.cfg.TickCQ, 2*n.cfg.TickFD)); n.now-s.lastFrame >= every {
 			s.lastFrame = n.now
+			s.frame++
+			s.muteProbe = s.frame
 			for i := range s.peers {
-				n.send(Message{Type: MsgOrder, To: s.peers[i].id, Stable: n.stable, Frame: s.frame})
+				n.send(Message{Type: MsgOrder, To: s.peers[i].id, Stable: n.stable, Frame: s.frame, Reject: true})
 			}
 		}
 		return

@@ -7,7 +7,12 @@ import (
 
 // check verifies DESIGN §3's properties P1–P14 from every member's
 // journal (and the final state) after one run.
+var checkHook func(*cluster)
+
 func check(c *cluster, submitted map[EntryID]string, left map[NodeID]bool, settled bool) simResult {
+	if checkHook != nil {
+		checkHook(c)
+	}
 	var res simResult
 	fail := func(format string, args ...any) {
 		if len(res.violations) < 20 {

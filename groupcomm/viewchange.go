@@ -416,6 +416,9 @@ func (n *Node) acceptLocally(b Ballot, p *View) {
 	n.hs.Accepted, n.hs.AcceptedView = b, &v
 	n.hsDirty = true
 	n.freeze()
+	if n.cfg.onAccept != nil {
+		n.cfg.onAccept(b, v.Clone())
+	}
 }
 
 // onAccept: phase 2 at an acceptor (a voter of w, or of w+1).
