@@ -169,7 +169,7 @@ func (n *Node) buildProposal(fast bool) *View {
 		voters = append(voters, Member{ID: m.ID, Role: Voter})
 	}
 	for _, m := range w.Members {
-		if m.Role == Learner && !removed(m.ID) && n.hasChange(Promote, m.ID) {
+		if n.promotable(m) && !removed(m.ID) {
 			voters = append(voters, Member{ID: m.ID, Role: Voter})
 		}
 	}
@@ -181,7 +181,7 @@ func (n *Node) buildProposal(fast bool) *View {
 		donor = voters[1].ID
 	}
 	for _, m := range w.Members {
-		if m.Role == Learner && !removed(m.ID) && !n.hasChange(Promote, m.ID) {
+		if m.Role == Learner && !removed(m.ID) && !n.promotable(m) {
 			learners = append(learners, Member{ID: m.ID, Role: Learner, Donor: donor})
 		}
 	}
@@ -213,6 +213,14 @@ func (n *Node) buildProposal(fast bool) *View {
 	}
 }
 
+// promotable reports whether a learner may become a voter in the next
+// view: a promotion was asked for and the learner said it restored its
+// snapshot (LearnerReady). A learner without state never votes (S3, G7);
+// a Promote for it waits.
+func (n *Node) promotable(m Member) bool {
+	return m.Role == Learner && n.hasChange(Promote, m.ID) && n.readyLearners[m.ID]
+}
+
 // startFastPath proposes the queued changes with ballot (w, 0, self),
 // skipping phase 1 (A2): only the sequencer of w may, and only while it is
 // NORMAL.
@@ -230,8 +238,7 @@ func (n *Node) startFastPath() {
 		return
 	}
 	if sameMembers(p, &n.view) && !n.hasKind(Readmit) {
-		n.changes = n.changes[:0]
-		return
+		return // nothing can change yet (a Promote waits for LearnerReady)
 	}
 	n.logf("fast path", "proposal", p)
 	vc := &n.vc

@@ -39,7 +39,7 @@ const maxEarlyFrames = 64
 // that extend the gap-free run (holding early frames and NACKing gaps),
 // acks, and delivers up to Stable.
 func (n *Node) onOrder(m *Message) {
-	if n.seq != nil || m.From != n.view.Sequencer() {
+	if n.seq != nil || m.From != n.view.Sequencer() && !n.cfg.bugs.seqOnlyCompare {
 		return
 	}
 	f := &n.follower
@@ -70,7 +70,7 @@ func (n *Node) onOrder(m *Message) {
 	if n.status == StatusNormal || n.status == StatusFrozen {
 		// A frozen member may still deliver up to a Stable of its view: what
 		// was stable is in every cut (S1).
-		if n.vsLess(n.stable, m.Stable) && (m.Stable.View == n.view.ID || m.Stable == n.view.Cut) {
+		if n.vsLess(n.stable, m.Stable) && (m.Stable.View == n.view.ID || m.Stable == n.view.Cut || n.cfg.bugs.seqOnlyCompare) {
 			n.stable = m.Stable
 		}
 		n.deliverStable()
@@ -198,6 +198,9 @@ func (n *Node) sequencerSuspected() bool {
 
 // sendFetch asks a member for the entries (lo, hi].
 func (n *Node) sendFetch(from MemberID, lo, hi Viewstamp) {
+	if from.IsZero() || from == n.self {
+		return
+	}
 	n.follower.fetch = &fetchState{from: from, lo: lo, hi: hi, at: n.now}
 	m := Message{Type: MsgFetch, To: from, VS: lo, Hi: hi}
 	n.send(m)

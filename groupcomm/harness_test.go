@@ -120,6 +120,7 @@ type cluster struct {
 	nextRead    uint64
 	autoSuspect bool
 	autoRejoin  bool
+	leaving     map[NodeID]bool // members that left: not rejoined
 	initialN    int
 	logger      *slog.Logger
 }
@@ -180,7 +181,7 @@ func (w traceWriter) Write(p []byte) (int, error) {
 func newCluster(seed uint64, n int, bugs plantedBugs) *cluster {
 	c := &cluster{
 		rng: rand.New(rand.NewPCG(seed, 0x5157)), members: map[NodeID]*member{},
-		cutoff: map[[2]NodeID]bool{}, acked: map[EntryID]Viewstamp{}, reads: map[uint64]readRec{},
+		cutoff: map[[2]NodeID]bool{}, leaving: map[NodeID]bool{}, acked: map[EntryID]Viewstamp{}, reads: map[uint64]readRec{},
 		nextInc: 2, maxDelay: 1, autoSuspect: true, autoRejoin: true,
 	}
 	c.cfg = testConfig(1)
@@ -402,7 +403,7 @@ func (c *cluster) runStep(tick bool) {
 		m := c.members[id]
 		for i := 0; i < 4 && c.handleReady(m); i++ {
 		}
-		if m.up && m.removed && c.autoRejoin {
+		if m.up && m.removed && c.autoRejoin && !c.leaving[id] {
 			// The host of a removed member joins again as a learner.
 			c.rejoinFresh(m)
 		}

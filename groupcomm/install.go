@@ -37,6 +37,9 @@ func (n *Node) onCommit(m *Message) {
 		return
 	}
 	n.tryInstall(p, m.From)
+	if n.view.ID >= p.ID || n.status == StatusRemoved {
+		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: p.ID})
+	}
 }
 
 // tryInstall installs p = V_{w+1} if this member holds every entry up to
@@ -53,6 +56,7 @@ func (n *Node) tryInstall(p *View, src MemberID) {
 	if !n.restoring && !n.covers(p.Cut) {
 		v := p.Clone()
 		n.follower.pendingCommit = &v
+		n.follower.pendingSrc = src
 		n.logf("install waits for entries", "view", v, "held", n.elog.last(), "from", src)
 		if src != n.self {
 			n.sendFetch(src, n.elog.last(), p.Cut)
@@ -192,6 +196,11 @@ func (n *Node) installRecord(v View) {
 	}
 	n.hsDirty = true
 	n.dedup.retain(&v)
+	for id := range n.readyLearners {
+		if m, ok := v.Lookup(id); !ok || m.Role != Learner {
+			delete(n.readyLearners, id)
+		}
+	}
 	n.seq = nil
 	n.failReads(ErrNoQuorum)
 	f := &n.follower

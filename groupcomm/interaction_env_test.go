@@ -791,7 +791,7 @@ func (e *interactionEnv) stabilize(t *testing.T, td *datadriven.TestData, b *str
 		var take []Message
 		keep := c.net[:0:0]
 		for _, env := range c.net {
-			if only[env.m.To.Node] {
+			if only[env.m.To.Node] || c.members[env.m.To.Node] == nil {
 				take = append(take, env.m)
 			} else {
 				keep = append(keep, env)
@@ -893,6 +893,15 @@ func (e *interactionEnv) crashNode(id NodeID, b *strings.Builder) {
 		keep = append(keep, env)
 	}
 	c.net = keep
+	kd := e.delayed[:0:0]
+	for _, m := range e.delayed {
+		if m.To.Node == id {
+			fmt.Fprintf(b, "lost in flight: %v\n", m)
+			continue
+		}
+		kd = append(kd, m)
+	}
+	e.delayed = kd
 	ks := c.pendingSnaps[:0:0]
 	for _, s := range c.pendingSnaps {
 		if s.from.Node == id || s.to.Node == id {

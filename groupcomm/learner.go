@@ -65,6 +65,7 @@ func (n *Node) onRejoin(m *Message) {
 // onLearnerReady: a learner restored its snapshot; promote it.
 func (n *Node) onLearnerReady(m *Message) {
 	if mm, ok := n.view.Lookup(m.From); ok && mm.Role == Learner {
+		n.readyLearners[m.From] = true
 		n.addChange(Change{Kind: Promote, Member: m.From, Epoch: n.view.Epoch})
 		n.forwardChanges()
 	}

@@ -74,6 +74,9 @@ type Node struct {
 	leaving   bool
 	suspected map[NodeID]bool
 	changes   []pendingChange
+	// readyLearners are the learners that said they restored (LearnerReady);
+	// only they may be promoted.
+	readyLearners map[MemberID]bool
 
 	// diskHS is the last HardState handed to the caller to persist.
 	diskHS HardState
@@ -112,6 +115,8 @@ func newNode(cfg Config) (*Node, error) {
 		log:       cfg.Logger,
 		dedup:     newDedupTable(),
 		suspected: map[NodeID]bool{},
+
+		readyLearners: map[MemberID]bool{},
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -282,12 +287,27 @@ func (n *Node) Info() Info {
 	return i
 }
 
-// CanServeAny reports whether an "any" read may be served here now (A13).
+// CanServeAny reports whether an "any" read may be served here now (A13):
+// a NORMAL member that heard its sequencer within TickStale (for the
+// sequencer: acks from a quorum within TickStale). An idle group sends
+// nothing, so its clones go stale; the caller then confirms freshness with
+// ReadIndex and serves the read once applied reaches the index.
 func (n *Node) CanServeAny() bool {
 	if n.status != StatusNormal || n.restoring {
 		return false
 	}
-	return n.seq != nil || n.now-n.follower.lastHeard < uint64(n.cfg.TickStale)
+	if s := n.seq; s != nil {
+		// The sequencer itself must have heard from a quorum lately: a
+		// deposed, idle sequencer must not serve old state forever (A13).
+		heard := 1
+		for i := range s.peers {
+			if s.peers[i].voter && n.now-s.peers[i].lastAck < uint64(n.cfg.TickStale) {
+				heard++
+			}
+		}
+		return heard >= n.view.Quorum()
+	}
+	return n.now-n.follower.lastHeard < uint64(n.cfg.TickStale)
 }
 
 // Dedup returns the encoded dedup table at the delivered position.

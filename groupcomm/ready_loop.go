@@ -5,16 +5,17 @@ func (n *Node) HasReady() bool {
 	o := &n.out
 	if n.hsDirty || o.truncAbove != nil || len(o.entries) > 0 || len(o.msgs) > 0 ||
 		len(o.deliveries) > 0 || o.newView != nil || o.removed || len(o.snapshots) > 0 ||
-		len(o.readStates) > 0 || len(o.outcomes) > 0 || o.ackDue || o.stableDue {
+		len(o.readStates) > 0 || len(o.outcomes) > 0 || o.ackDue || o.stableDue && n.seq != nil && n.status == StatusNormal {
 		return true
 	}
 	if n.origin.unsent > 0 && n.status == StatusNormal {
 		return true
 	}
-	if s := n.seq; s != nil && !s.muted {
+	if s := n.seq; s != nil && !s.muted && n.status == StatusNormal {
 		held := n.elog.last()
 		for i := range s.peers {
-			if s.peers[i].sent.Seq < held.Seq || s.peers[i].forceFrame {
+			p := &s.peers[i]
+			if p.forceFrame || p.sent.Seq < held.Seq && p.sent.Seq < p.acked.Seq+uint64(n.cfg.MaxInflight) {
 				return true
 			}
 		}
@@ -69,6 +70,11 @@ func (n *Node) Advance(rd Ready) {
 	o := &n.out
 	n.hsDirty = false
 	*o = outbox{readyHeld: o.readyHeld}
+	if n.seq == nil || n.status != StatusNormal {
+		for i := range n.seqPeers() {
+			n.seq.peers[i].forceFrame = false
+		}
+	}
 	if n.persisted.Less(o.readyHeld) || o.readyHeld.Less(n.persisted) {
 		n.persisted = o.readyHeld
 	}
@@ -76,8 +82,8 @@ func (n *Node) Advance(rd Ready) {
 		n.computeStable()
 	}
 	n.compact()
-	// Work held back because a NewView was in this Ready.
-	if pc := n.follower.pendingCommit; pc != nil {
+	// An install held back because a NewView was in this Ready.
+	if pc := n.follower.pendingCommit; pc != nil && n.follower.fetch == nil {
 		n.tryInstall(pc, n.follower.pendingSrc)
 	}
 	n.deliverStable()

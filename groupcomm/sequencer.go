@@ -28,6 +28,7 @@ type peer struct {
 	lastSend   uint64
 	stableSent Viewstamp
 	forceFrame bool // send a frame even without entries (probe, nack, read round)
+	lastAck    uint64
 	since      uint64
 }
 
@@ -49,6 +50,14 @@ func (n *Node) becomeSequencer() {
 	for i := range s.peers {
 		s.peers[i].forceFrame = true
 	}
+}
+
+// seqPeers returns the sequencer's peers (none when not the sequencer).
+func (n *Node) seqPeers() []peer {
+	if n.seq == nil {
+		return nil
+	}
+	return n.seq.peers
 }
 
 func (s *seqState) peer(id MemberID) *peer {
@@ -117,6 +126,7 @@ func (n *Node) onAck(m *Message) {
 	if m.Frame > p.frameAcked {
 		p.frameAcked = m.Frame
 	}
+	p.lastAck = n.now
 	if s.muted && s.muteProbe > 0 {
 		heard := 1
 		for i := range s.peers {
@@ -187,7 +197,12 @@ func (n *Node) computeStable() {
 	}
 	slices.SortFunc(acks, func(a, b Viewstamp) int { return b.Compare(a) })
 	st := acks[q-1]
-	if st.View != n.view.ID && !st.Less(n.view.Cut) && st != n.view.Cut {
+	if n.cfg.bugs.seqOnlyCompare {
+		// Planted bug S2: acks counted by seq alone.
+		slices.SortFunc(acks, func(a, b Viewstamp) int { return int(b.Seq) - int(a.Seq) })
+		st = Viewstamp{View: n.view.ID, Seq: min(acks[q-1].Seq, n.elog.last().Seq)}
+	}
+	if st.Less(n.view.Cut) {
 		return
 	}
 	if n.stable.Less(st) {
@@ -309,6 +324,16 @@ func (n *Node) tickSequencer() {
 			p.forceFrame = true
 		} else if p.stableSent.Less(n.stable) && n.now-p.lastSend >= uint64(n.cfg.TickIdle) {
 			p.forceFrame = true
+		}
+	}
+	if len(n.reads.waits) > 0 {
+		// A read round whose probe or ack was lost: probe again (L2).
+		need := n.reads.waits[0].frame
+		for i := range s.peers {
+			p := &s.peers[i]
+			if p.voter && p.frameAcked < need && n.now-p.lastSend >= uint64(n.cfg.TickRTO) {
+				p.forceFrame = true
+			}
 		}
 	}
 	for i := range s.peers {

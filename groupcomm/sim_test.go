@@ -28,24 +28,28 @@ type simParams struct {
 	leaveP   float64
 	mcastP   float64
 	readP    float64
-	steps    int
+	// crashAcceptorP crashes a member right after it accepted a proposal
+	// (a nemesis aimed at view changes: amnesia, lost Commits).
+	crashAcceptorP float64
+	steps          int
 }
 
 func drawParams(rng *rand.Rand, steps int) simParams {
 	return simParams{
-		nodes:    3 + rng.IntN(5),
-		dropRate: []float64{0, 0.01, 0.05, 0.1}[rng.IntN(4)],
-		dupRate:  []float64{0, 0.02, 0.1}[rng.IntN(3)],
-		maxDelay: 1 + rng.IntN(4),
-		crashP:   []float64{0, 0.005, 0.02}[rng.IntN(3)],
-		restartP: 0.05,
-		partP:    []float64{0, 0.005, 0.02}[rng.IntN(3)],
-		healP:    0.05,
-		joinP:    []float64{0, 0.003, 0.01}[rng.IntN(3)],
-		leaveP:   []float64{0, 0.002}[rng.IntN(2)],
-		mcastP:   0.6,
-		readP:    0.1,
-		steps:    steps,
+		nodes:          3 + rng.IntN(5),
+		dropRate:       []float64{0, 0.01, 0.05, 0.1}[rng.IntN(4)],
+		dupRate:        []float64{0, 0.02, 0.1}[rng.IntN(3)],
+		maxDelay:       1 + rng.IntN(4),
+		crashP:         []float64{0, 0.005, 0.02}[rng.IntN(3)],
+		restartP:       0.05,
+		partP:          []float64{0, 0.005, 0.02}[rng.IntN(3)],
+		healP:          0.05,
+		joinP:          []float64{0, 0.003, 0.01}[rng.IntN(3)],
+		leaveP:         []float64{0, 0.002}[rng.IntN(2)],
+		mcastP:         0.6,
+		readP:          0.1,
+		crashAcceptorP: []float64{0, 0, 0.1, 0.3}[rng.IntN(4)],
+		steps:          steps,
 	}
 }
 
@@ -69,7 +73,8 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 	c.dropRate, c.dupRate, c.maxDelay = p.dropRate, p.dupRate, p.maxDelay
 	c.tracef("seed %d params %+v", seed, p)
 	submitted := map[EntryID]string{}
-	left := map[NodeID]bool{}
+	left := map[NodeID]bool{} // removed after leaving: gone for good
+	leaving := c.leaving      // asked to leave, not yet removed
 	payloadN := 0
 	mcast := func(id NodeID) {
 		m := c.members[id]
@@ -148,15 +153,25 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 				id := ups[rng.IntN(len(ups))]
 				if m := c.members[id]; m.n != nil && m.n.Status() == StatusNormal {
 					m.n.Leave()
-					left[id] = true
+					leaving[id] = true
 					c.tracef("leave %d", id)
 				}
 			}
 		}
 		c.runStep(true)
 		for _, id := range c.order {
-			if m := c.members[id]; left[id] && m.removed && m.up {
+			m := c.members[id]
+			if leaving[id] && m.removed && m.up {
+				left[id] = true
 				m.up, m.n = false, nil // a member that left stays gone
+			}
+			if leaving[id] && !m.up {
+				delete(leaving, id) // crashed while leaving: it restarts as a member
+			}
+			if m.up && p.crashAcceptorP > 0 && len(m.journal) > 0 {
+				if ev := m.journal[len(m.journal)-1]; ev.kind == "accept" && ev.step == c.step && rng.Float64() < p.crashAcceptorP {
+					c.crash(id)
+				}
 			}
 		}
 	}
@@ -176,7 +191,8 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 		}
 		c.runStep(true)
 		for _, id := range c.order {
-			if m := c.members[id]; left[id] && m.removed && m.up {
+			if m := c.members[id]; leaving[id] && m.removed && m.up {
+				left[id] = true
 				m.up, m.n = false, nil
 			}
 		}
