@@ -531,11 +531,17 @@ func (n *Node) decide(p *View) {
 
 func (n *Node) resendCommit() {
 	vc := &n.vc
-	if vc.commit == nil || n.now-vc.commitLast < uint64(n.cfg.TickRTO) {
+	if vc.commit == nil {
 		return
 	}
+	// Resend every TickRTO at first, then slowly, until every member of w
+	// and w+1 acknowledged (L2): a member cut off for long (a deposed
+	// sequencer) still learns the view when it can be reached again.
+	every := uint64(n.cfg.TickRTO)
 	if vc.commitSends >= 30 {
-		vc.commit = nil
+		every *= 16
+	}
+	if n.now-vc.commitLast < every {
 		return
 	}
 	n.resendCommitNow()

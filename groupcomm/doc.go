@@ -1,0 +1,149 @@
+// Package groupcomm is Quicksilver's virtual-synchrony protocol: a pure,
+// deterministic state machine for one member of one clone group, shaped
+// like etcd raft's RawNode. It keeps a partition's clones identical by a
+// sequencer-ordered, totally ordered, SAFE multicast whose views are
+// decided by single-decree Paxos over the old view's voters (close to
+// Viewstamped Replication Revisited). See shared/DESIGN.md §3 for the
+// rules and shared/reference/groupcomm-holes.md for the failure each rule
+// prevents (S1–S12, L1–L11); comments in this package cite them.
+//
+// # Purity
+//
+// A Node runs no goroutine and reads no clock, network or global
+// randomness. Time is Tick calls; jitter comes from Config.Seed. The
+// caller (package racs) owns the goroutine, the disk and the transport.
+//
+// # The caller's loop
+//
+//	n, _ := groupcomm.Bootstrap(cfg, view1)   // or Join, or Restart
+//	for {
+//		select {
+//		case <-ticker:    n.Tick()
+//		case m := <-inbox: n.Step(m)
+//		case p := <-submit: id, err := n.Multicast(p) // ErrBusy: back-pressure
+//		}
+//		for n.HasReady() {
+//			rd := n.Ready()
+//			persist(rd.TruncateAbove, rd.Entries, rd.HardState) // one fsync per node per batch
+//			send(rd.Messages)        // only the sequencer's Order frames may go before the fsync
+//			apply(rd.Deliveries)     // in order; skip Duplicate; then NewView, Snapshots, ReadStates
+//			n.Advance(rd)
+//		}
+//	}
+//
+// Ready documents each field's duty. In short: nothing leaves before the
+// state it reports is durable (S4): an Ack after its entries, a Promise
+// after the promised ballot, an Accepted after the accepted proposal and
+// the entries up to its cut. A memory member skips the disk; it comes back
+// after a crash as a new incarnation (Join), never with Restart.
+//
+// # Views and roles
+//
+// A view record V_w lists ranked members, each a VOTER or a LEARNER. Rank
+// 0 is a voter: the coordinator and the sequencer. Q(w) = ⌊voters/2⌋+1;
+// learners count in no quorum (S3). Entries are named by viewstamps
+// (view, seq), compared lexicographically (S2); seqs never restart: the
+// sequencer of w numbers from c_w.Seq+1, where c_w is the view's cut.
+//
+// # Normal case
+//
+//	origin --Submit--> sequencer --Order(entries, Stable)--> every member
+//	member --Ack(highest gap-free persisted vs)--> sequencer
+//	Stable = highest vs acked by Q(w) voters; members deliver ≤ Stable, in order.
+//
+// Frames carry many entries; many frames fly per member within MaxInflight;
+// unacked ranges are resent after TickRTO; gaps are held and NACKed; Stable
+// rides on frames and is sent alone when it advanced (L2). The window
+// bounds unstable entries: Multicast returns ErrBusy beyond it (L9).
+// Delivery skips entry ids already delivered (a replicated dedup table that
+// travels in snapshots), so resubmissions apply once (S8).
+//
+// # View change (instance w decides V_{w+1})
+//
+//	          Prepare(b)            Promise(b, accepted, last vs)
+//	proposer ───────────► voters of w ──────────────────────────► proposer
+//	          Accept(b, V_{w+1}, entries)       Accepted(b)
+//	proposer ───────────► voters of w and w+1 ─────────────► proposer
+//	          Commit(V_{w+1}) once Q(w) of w and Q(w+1) of w+1 accepted (S10)
+//	proposer ───────────► every member of w and w+1 (resent until acked)
+//
+// Ballots are (w, round, node) (S12); round 0 belongs to the sequencer of
+// w, which skips phase 1 for planned changes (joins, promotions, leaves,
+// removals, re-admissions: the fast path). A member's first Promise or
+// Accepted in instance w freezes it: it acks nothing and appends no view-w
+// entry until it installs a later view (S1). A member that installed a
+// later view answers with the decided record (S5). Who proposes: the
+// lowest-ranked voter that suspects every voter before it, after
+// rank·TickVC plus jitter; a voter promises a non-sequencer only if it
+// suspects the sequencer itself (L3); a member that promised someone else
+// gives way for a while; a healthy sequencer that sees a rival Prepare runs
+// the instance itself with a higher ballot (L11).
+//
+// Installing V_{w+1}: deliver the remaining entries up to the cut in view
+// w, truncate everything above the cut (S2), persist the record, emit
+// NewView (one per Ready), take the new role. Origins resubmit what was not
+// delivered, with the same id (S8). A member missing from the new view
+// answers its pending submissions ErrNotOrdered and sets Ready.Removed.
+//
+// Status diagram:
+//
+//	Bootstrap ───────────► NORMAL ── promise/accept ──► FROZEN
+//	                         ▲                            │
+//	                         └──── install V_{w+1} ───────┘
+//	Join ─► JOINING ─► (learner, restoring) ─ Restore ─► NORMAL learner ─ promote ─► NORMAL voter
+//	Restart ─► RECOVERING ── install a later view (re-admission, S7) ──► NORMAL
+//	any ── install a view without this member ──► REMOVED
+//
+// # Joins and state transfer (G7)
+//
+// A joiner enters as a restoring LEARNER with a donor. It buffers and acks
+// ORDER frames (for log retention only). The donor's Ready carries a
+// SnapshotRequest at its delivered position p ≥ the cut; the caller sends
+// the snapshot (chunked, resumable only under the same id, S9) and the
+// joiner's caller restores it and calls Restore(p, dedup): the joiner then
+// delivers exactly the entries after p and sends LearnerReady; only then
+// may a Promote make it a voter. A learner that is not Ready within
+// TickJoin is removed; one whose donor is silent asks the other voters.
+//
+// # Restart (S7, L8)
+//
+// Restart comes back RECOVERING: the member answers Prepare and Accept
+// from its HardState, never orders or acks in the view it had, and asks
+// the members of its view to re-admit it (a Readmit view change). After a
+// total outage the returning voters run instance w among themselves;
+// whoever installed a later view answers with it and the others walk
+// forward. A member that can no longer catch up from the log (it needs a
+// view record or entries that were discarded) is removed and joins again
+// as a learner (L9).
+//
+// # Reads (G5)
+//
+// CanServeAny says whether an "any" read may be served (heard from the
+// sequencer within TickStale). Session reads compare a token (the group
+// incarnation and a delivered seq) with Info().Delivered. ReadIndex runs a
+// strict read (S6): the sequencer notes r = Stable and answers once Q(w)
+// voters acked a frame sent after the read arrived; the caller serves once
+// its applied position reaches r. A frozen or deposed sequencer cannot get
+// that quorum: the ReadState carries ErrNoQuorum.
+//
+// # Departures from DESIGN §3
+//
+//   - Messages from a newer view are not buffered: the receiver asks the
+//     sender for the record (NeedView) and relies on the sender's resends.
+//   - A durable member's submission counters carry its restart count in
+//     the high bits (HardState.OriginEpoch), so a restarted member never
+//     reuses an EntryID.
+//   - Entries fetched from another member are taken only from a member
+//     that holds the viewstamp asked for: such a log holds the one chain
+//     leading to it.
+//   - A member too far behind to catch up from the log leaves and joins
+//     again as a learner instead of taking a snapshot as a voter.
+//
+// # Testing
+//
+// harness_test.go drives Nodes over a simulated network; interaction
+// scenarios live in testdata/*.txt (datadriven); sim_test.go runs seeded
+// randomized runs and checks properties P1–P14 of DESIGN §3 from each
+// member's journal; planted bugs (Config.bugs) show the checker fails
+// when a rule is switched off.
+package groupcomm
