@@ -117,6 +117,9 @@ func (t *dedupTable) encode() []byte {
 // decodeDedup parses what encode produced.
 func decodeDedup(b []byte) (dedupTable, error) {
 	t := newDedupTable()
+	if len(b) == 0 {
+		return t, nil // no table yet: nothing delivered
+	}
 	r := reader{b: b}
 	n := r.uvarint()
 	if n > uint64(len(b)) {

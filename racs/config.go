@@ -1,0 +1,115 @@
+package racs
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// Durability is a property of a group, as QuickSilver's group types are.
+type Durability uint8
+
+const (
+	// Disk (the default): every member persists before it acks, promises
+	// or accepts; acknowledged updates survive the crash of every node.
+	Disk Durability = iota
+	// Memory: nothing is written to disk; acknowledged updates survive
+	// while a majority of the view lives. A restarted member is a new
+	// incarnation that joins as a learner.
+	Memory
+)
+
+func (d Durability) String() string {
+	if d == Memory {
+		return "memory"
+	}
+	return "disk"
+}
+
+// Config configures a Host (one node).
+type Config struct {
+	// Node is this node's id; Cluster fences messages of other clusters.
+	Node    groupcomm.NodeID
+	Cluster uint64
+	// Store persists the state of every Disk group of the node.
+	Store replica.Store
+	// Transport carries packets to other nodes.
+	Transport Transport
+	// TickInterval is the length of one protocol tick. Default 10ms.
+	TickInterval time.Duration
+	// Workers is the number of goroutines that own groups. Default 4.
+	Workers int
+	// Core is the template for each group's groupcomm.Config (timers in
+	// ticks, windows); identity fields are filled in per group.
+	Core groupcomm.Config
+	// ChunkSize is the state-transfer chunk size. Default 256 KiB.
+	ChunkSize int
+	// IdempotencyWindow bounds the replicated idempotency table: a key is
+	// remembered for this many later updates. Default 1<<20.
+	IdempotencyWindow uint64
+	// Logger receives events; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults for the tunable fields.
+func DefaultConfig() Config {
+	return Config{
+		TickInterval:      10 * time.Millisecond,
+		Workers:           4,
+		Core:              groupcomm.DefaultConfig(),
+		ChunkSize:         256 << 10,
+		IdempotencyWindow: 1 << 20,
+	}
+}
+
+func (c *Config) fill() {
+	d := DefaultConfig()
+	if c.TickInterval == 0 {
+		c.TickInterval = d.TickInterval
+	}
+	if c.Workers == 0 {
+		c.Workers = d.Workers
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = d.ChunkSize
+	}
+	if c.IdempotencyWindow == 0 {
+		c.IdempotencyWindow = d.IdempotencyWindow
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.Node == 0:
+		return fmt.Errorf("%w: Node must be set", ErrInvalidConfig)
+	case c.Transport == nil:
+		return fmt.Errorf("%w: Transport must be set", ErrInvalidConfig)
+	case c.TickInterval < 0 || c.Workers < 0 || c.ChunkSize < 0:
+		return fmt.Errorf("%w: negative setting", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// GroupConfig describes one group hosted by a node.
+type GroupConfig struct {
+	Group replica.GroupID
+	// Incarnation of the group (a recreated group gets a new one).
+	Incarnation uint64
+	Durability  Durability
+	// StateMachine is this clone's service state.
+	StateMachine replica.StateMachine
+	// Bootstrap is the group's first view (its partition-map entry); used
+	// only when this node has no state for the group. Members of view 1
+	// have incarnation 1.
+	Bootstrap *groupcomm.View
+	// Contacts are nodes to ask for admission when this node has no state
+	// for the group and is not in Bootstrap: it joins as a learner.
+	Contacts []groupcomm.NodeID
+}

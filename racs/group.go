@@ -1,0 +1,231 @@
+package racs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// Level is the consistency level of a query (G5).
+type Level uint8
+
+const (
+	// Any: any ready clone, by load (the default).
+	Any Level = iota
+	// Session: a clone whose applied position has reached the token.
+	Session
+	// Strict: linearizable, through a read index confirmed by a quorum.
+	Strict
+)
+
+// Token is a freshness token: the group incarnation and a delivered seq.
+type Token struct {
+	Incarnation uint64
+	Seq         uint64
+}
+
+// Result is the outcome of an applied update.
+type Result struct {
+	Data  []byte
+	Token Token
+	View  uint64
+}
+
+// Group is one clone of one group on this node. Its protocol core and its
+// state machine's Apply are owned by one worker goroutine; Submit and
+// Query may be called from any goroutine.
+type Group struct {
+	id   replica.GroupID
+	host *Host
+	cfg  GroupConfig
+	w    *worker
+
+	// Owned by the worker goroutine.
+	core      *groupcomm.Node
+	futures   map[groupcomm.EntryID]chan submitResult
+	reads     map[uint64]chan groupcomm.ReadState
+	idem      *idemTable
+	outXfer   map[groupcomm.MemberID]*outTransfer
+	inXfer    *inTransfer
+	sinceSnap uint64
+	inBatch   bool
+
+	// smMu: Apply/Restore hold it for writing, Query for reading.
+	smMu sync.RWMutex
+
+	applied      atomic.Uint64 // delivered seq applied to the state machine
+	view         atomic.Uint64
+	role         atomic.Value // groupcomm.Info, refreshed by the worker
+	appliedC     atomic.Pointer[chan struct{}]
+	stopped      atomic.Bool
+	stopErr      atomic.Value
+	readID       atomic.Uint64
+	anyOK        atomic.Bool
+	xferProgress atomic.Value
+}
+
+type submitResult struct {
+	res Result
+	err error
+}
+
+type request struct {
+	g      *Group
+	submit []byte // envelope, for a Submit
+	resp   chan submitResult
+	readID uint64
+	readC  chan groupcomm.ReadState
+}
+
+// ID returns the group id.
+func (g *Group) ID() replica.GroupID { return g.id }
+
+// Info returns the clone's protocol positions (refreshed after each batch).
+func (g *Group) Info() groupcomm.Info {
+	if v, ok := g.role.Load().(groupcomm.Info); ok {
+		return v
+	}
+	return groupcomm.Info{}
+}
+
+// Applied returns the token of the last applied update.
+func (g *Group) Applied() Token { return Token{Incarnation: g.cfg.Incarnation, Seq: g.applied.Load()} }
+
+// Submit multicasts an update and returns its result once it is applied
+// at this clone, which happens only after it is stable (G2). A non-empty
+// key makes a retry safe: the group applies each key once and returns the
+// first result (G6). Without a key a retry after ErrOutcomeUnknown may
+// apply twice.
+func (g *Group) Submit(ctx context.Context, update []byte, key string) (Result, error) {
+	if g.stopped.Load() {
+		return Result{}, g.stopError()
+	}
+	req := &request{g: g, submit: encodeEnvelope(key, update), resp: make(chan submitResult, 1)}
+	if err := g.w.enqueue(ctx, req); err != nil {
+		return Result{}, fmt.Errorf("%w: %v", ErrNotApplied, err)
+	}
+	select {
+	case r := <-req.resp:
+		return r.res, r.err
+	case <-ctx.Done():
+		// It was handed to the group: it may still be ordered.
+		return Result{}, fmt.Errorf("%w: %v", ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+// Query reads the state at the given level. For Session, token is the
+// client's freshness token. It returns the result and the clone's applied
+// position as the new token.
+func (g *Group) Query(ctx context.Context, q []byte, level Level, token Token) ([]byte, Token, error) {
+	if g.stopped.Load() {
+		return nil, Token{}, g.stopError()
+	}
+	var target uint64
+	switch level {
+	case Any:
+		info := g.Info()
+		if info.Status != groupcomm.StatusNormal || info.Restoring {
+			return nil, Token{}, fmt.Errorf("%w: clone is %v", ErrStale, info.Status)
+		}
+		if !g.freshForAny() {
+			// An idle or cut-off clone confirms freshness with a quorum
+			// first (A13): the read becomes a strict one.
+			idx, err := g.readIndex(ctx)
+			if err != nil {
+				return nil, Token{}, err
+			}
+			target = idx
+		}
+	case Session:
+		if token.Incarnation != 0 && token.Incarnation != g.cfg.Incarnation {
+			return nil, Token{}, ErrBadToken
+		}
+		target = token.Seq
+	case Strict:
+		idx, err := g.readIndex(ctx)
+		if err != nil {
+			return nil, Token{}, err
+		}
+		target = idx
+	}
+	if err := g.waitApplied(ctx, target); err != nil {
+		return nil, Token{}, err
+	}
+	g.smMu.RLock()
+	res, err := g.cfg.StateMachine.Query(q)
+	tok := g.Applied()
+	g.smMu.RUnlock()
+	return res, tok, err
+}
+
+func (g *Group) freshForAny() bool { return g.anyOK.Load() }
+
+// readIndex runs a strict read round and returns the index to wait for.
+func (g *Group) readIndex(ctx context.Context) (uint64, error) {
+	req := &request{g: g, readID: g.readID.Add(1), readC: make(chan groupcomm.ReadState, 1)}
+	if err := g.w.enqueue(ctx, req); err != nil {
+		return 0, err
+	}
+	select {
+	case rs := <-req.readC:
+		if rs.Err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrNoQuorum, rs.Err)
+		}
+		return rs.Index.Seq, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %v", ErrStale, ctx.Err())
+	}
+}
+
+// waitApplied blocks until the applied position reaches seq.
+func (g *Group) waitApplied(ctx context.Context, seq uint64) error {
+	for {
+		c := g.appliedC.Load()
+		if g.applied.Load() >= seq {
+			return nil
+		}
+		if g.stopped.Load() {
+			return g.stopError()
+		}
+		select {
+		case <-*c:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for position %d: %v", ErrStale, seq, ctx.Err())
+		}
+	}
+}
+
+// notifyApplied wakes the waiters of waitApplied.
+func (g *Group) notifyApplied() {
+	c := make(chan struct{})
+	old := g.appliedC.Swap(&c)
+	close(*old)
+}
+
+func (g *Group) stopError() error {
+	if err, ok := g.stopErr.Load().(error); ok {
+		return err
+	}
+	return ErrStopped
+}
+
+// Digest returns a digest of the state machine's snapshot (for tests and
+// for comparing clones).
+func (g *Group) Digest() (uint64, error) {
+	var buf bytes.Buffer
+	g.smMu.RLock()
+	err := g.cfg.StateMachine.Snapshot(&buf)
+	g.smMu.RUnlock()
+	if err != nil {
+		return 0, err
+	}
+	return digest(buf.Bytes()), nil
+}
+
+var errRemoved = errors.New("racs: clone removed from its group")

@@ -1,0 +1,304 @@
+package racs
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// Host runs many groups on one node: it routes incoming packets to them,
+// owns the workers that drive them and the committer that batches their
+// durable writes (one fsync for every group writing at the same moment).
+// An idle group costs a Tick call per tick and nothing else.
+type Host struct {
+	cfg     Config
+	log     *slog.Logger
+	workers []*worker
+	ticker  *time.Ticker
+	commitC chan *commitReq
+
+	mu struct {
+		sync.Mutex
+		groups    map[replica.GroupID]*Group
+		suspected map[groupcomm.NodeID]bool
+		closed    bool
+	}
+	wg   sync.WaitGroup
+	stop chan struct{}
+}
+
+// NewHost starts a host.
+func NewHost(cfg Config) (*Host, error) {
+	cfg.fill()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger, commitC: make(chan *commitReq, 1024), stop: make(chan struct{})}
+	h.mu.groups = map[replica.GroupID]*Group{}
+	h.mu.suspected = map[groupcomm.NodeID]bool{}
+	h.ticker = time.NewTicker(cfg.TickInterval)
+	ticks := make([]chan time.Time, cfg.Workers)
+	for i := range cfg.Workers {
+		w := &worker{host: h, events: make(chan any, 4096), groups: map[replica.GroupID]*Group{}, done: make(chan struct{})}
+		h.workers = append(h.workers, w)
+		ticks[i] = make(chan time.Time, 1)
+		h.wg.Add(1)
+		go func() { defer h.wg.Done(); w.run(ticks[i], h.stop) }()
+	}
+	h.wg.Add(2)
+	go func() {
+		defer h.wg.Done()
+		for {
+			select {
+			case t := <-h.ticker.C:
+				for _, c := range ticks {
+					select {
+					case c <- t:
+					default: // the worker is behind: skip a tick
+					}
+				}
+			case <-h.stop:
+				return
+			}
+		}
+	}()
+	go func() { defer h.wg.Done(); h.runCommitter() }()
+	return h, nil
+}
+
+// Close stops every group and the host.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.mu.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.mu.closed = true
+	h.mu.Unlock()
+	h.ticker.Stop()
+	close(h.stop)
+	h.wg.Wait()
+	return nil
+}
+
+// Node returns this host's node id.
+func (h *Host) Node() groupcomm.NodeID { return h.cfg.Node }
+
+// Group returns a hosted group.
+func (h *Host) Group(id replica.GroupID) (*Group, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := h.mu.groups[id]
+	if g == nil {
+		return nil, ErrUnknownGroup
+	}
+	return g, nil
+}
+
+// AddGroup starts hosting a group: from its persisted state if this node
+// has any (Restart: it comes back RECOVERING and is re-admitted), else as
+// a member of its bootstrap view, else as a joiner that asks Contacts.
+func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
+	if gc.StateMachine == nil {
+		return nil, fmt.Errorf("%w: StateMachine must be set", ErrInvalidConfig)
+	}
+	h.mu.Lock()
+	if h.mu.closed {
+		h.mu.Unlock()
+		return nil, ErrStopped
+	}
+	if h.mu.groups[gc.Group] != nil {
+		h.mu.Unlock()
+		return nil, ErrGroupExists
+	}
+	suspected := make([]groupcomm.NodeID, 0, len(h.mu.suspected))
+	for n := range h.mu.suspected {
+		suspected = append(suspected, n)
+	}
+	h.mu.Unlock()
+
+	w := h.workers[int(uint64(gc.Group)%uint64(len(h.workers)))]
+	g := &Group{id: gc.Group, host: h, cfg: gc, w: w,
+		futures: map[groupcomm.EntryID]chan submitResult{}, reads: map[uint64]chan groupcomm.ReadState{},
+		idem: newIdemTable(h.cfg.IdempotencyWindow), outXfer: map[groupcomm.MemberID]*outTransfer{}}
+	c := make(chan struct{})
+	g.appliedC.Store(&c)
+	core, err := h.startCore(g)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range suspected {
+		core.SetSuspected(n, true)
+	}
+	g.core = core
+	g.publish()
+	h.mu.Lock()
+	h.mu.groups[gc.Group] = g
+	h.mu.Unlock()
+	if err := w.enqueue(ctxBackground, g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// startCore creates the group's protocol core from what the store holds.
+func (h *Host) startCore(g *Group) (*groupcomm.Node, error) {
+	gc := g.cfg
+	cc := h.cfg.Core
+	cc.Cluster, cc.Group, cc.GroupIncarnation = h.cfg.Cluster, uint64(gc.Group), gc.Incarnation
+	cc.Seed = uint64(h.cfg.Node)*0x9E3779B97F4A7C15 ^ uint64(gc.Group) ^ uint64(time.Now().UnixNano())
+	cc.Logger = h.log
+	if gc.Durability == Disk && h.cfg.Store != nil {
+		st, err := h.cfg.Store.Load(gc.Group)
+		if err != nil {
+			return nil, err
+		}
+		if st.HardState != nil && st.HardState.Installed.ID != 0 {
+			return h.restartCore(g, cc, st)
+		}
+	}
+	if v := gc.Bootstrap; v != nil {
+		if _, ok := v.LookupNode(h.cfg.Node); ok {
+			cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: 1}
+			return groupcomm.Bootstrap(cc, *v)
+		}
+	}
+	// A new incarnation: a fresh disk or a memory member (S4).
+	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: uint64(time.Now().UnixNano())}
+	contacts := gc.Contacts
+	if len(contacts) == 0 && gc.Bootstrap != nil {
+		for _, m := range gc.Bootstrap.Members {
+			contacts = append(contacts, m.ID.Node)
+		}
+	}
+	if len(contacts) == 0 {
+		return nil, fmt.Errorf("%w: group %d: no state, not in the bootstrap view and no contacts", ErrInvalidConfig, gc.Group)
+	}
+	return groupcomm.Join(cc, contacts)
+}
+
+// restartCore restores the state machine from the persisted snapshot and
+// restarts the core RECOVERING (S7); it replays the stable log.
+func (h *Host) restartCore(g *Group, cc groupcomm.Config, st replica.GroupState) (*groupcomm.Node, error) {
+	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: st.HardState.Incarnation}
+	rs := groupcomm.RestartState{HardState: *st.HardState, Log: st.Log, StableHint: st.StableHint}
+	if s := st.Snapshot; s != nil {
+		if err := g.restoreData(s.Data); err != nil {
+			return nil, err
+		}
+		rs.Applied, rs.Dedup = s.Pos, s.Dedup
+		g.applied.Store(s.Pos.Seq)
+	}
+	core, err := groupcomm.Restart(cc, rs)
+	if err != nil {
+		return nil, err
+	}
+	return core, nil
+}
+
+// Deliver hands an incoming packet to its group's worker. Packets for
+// unknown groups are dropped.
+func (h *Host) Deliver(p Packet) {
+	h.mu.Lock()
+	g := h.mu.groups[p.Group]
+	closed := h.mu.closed
+	h.mu.Unlock()
+	if g == nil || closed {
+		return
+	}
+	select {
+	case g.w.events <- p:
+	case <-g.w.done:
+	default:
+		// The worker is overloaded: drop; the protocol resends.
+	}
+}
+
+// SetSuspected records the failure detector's opinion of a node for every
+// group (an input to the protocol, never a view by itself).
+func (h *Host) SetSuspected(node groupcomm.NodeID, on bool) {
+	h.mu.Lock()
+	if on {
+		h.mu.suspected[node] = true
+	} else {
+		delete(h.mu.suspected, node)
+	}
+	h.mu.Unlock()
+	for _, w := range h.workers {
+		select {
+		case w.events <- suspicion{node, on}:
+		case <-w.done:
+		}
+	}
+}
+
+func (h *Host) isSuspected(n groupcomm.NodeID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.mu.suspected[n]
+}
+
+// commitReq is one worker's writes waiting for the committer.
+type commitReq struct {
+	writes []replica.GroupWrite
+	done   chan error
+}
+
+// commit makes writes durable, sharing one Store.Write (one fsync) with
+// every other worker committing at the same moment.
+func (h *Host) commit(writes []replica.GroupWrite) error {
+	if h.cfg.Store == nil {
+		return nil
+	}
+	req := &commitReq{writes: writes, done: make(chan error, 1)}
+	select {
+	case h.commitC <- req:
+	case <-h.stop:
+		return ErrStopped
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-h.stop:
+		return ErrStopped
+	}
+}
+
+func (h *Host) runCommitter() {
+	var failed error
+	for {
+		var reqs []*commitReq
+		select {
+		case r := <-h.commitC:
+			reqs = append(reqs, r)
+		case <-h.stop:
+			return
+		}
+		for more := true; more; {
+			select {
+			case r := <-h.commitC:
+				reqs = append(reqs, r)
+			default:
+				more = false
+			}
+		}
+		err := failed
+		if err == nil {
+			b := &replica.Batch{}
+			for _, r := range reqs {
+				b.Writes = append(b.Writes, r.writes...)
+			}
+			err = h.cfg.Store.Write(b)
+			if err != nil {
+				failed = err // a failed fsync is final
+			}
+		}
+		for _, r := range reqs {
+			r.done <- err
+		}
+	}
+}

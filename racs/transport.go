@@ -1,0 +1,55 @@
+package racs
+
+import (
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// Packet is what one node sends another about one group: a protocol
+// message, or a piece of a state transfer.
+type Packet struct {
+	From, To groupcomm.NodeID
+	Group    replica.GroupID
+	// Exactly one of the following is set.
+	Msg      *groupcomm.Message
+	Chunk    *Chunk
+	ChunkAck *ChunkAck
+}
+
+// SnapshotID names one snapshot: a transfer resumes only under the same id
+// (S9).
+type SnapshotID struct {
+	Pos    groupcomm.Viewstamp
+	Size   uint64
+	Digest uint64
+}
+
+// Chunk is a piece of a snapshot sent by a donor to a learner.
+type Chunk struct {
+	ID     SnapshotID
+	To     groupcomm.MemberID
+	Offset uint64
+	Data   []byte
+	// Dedup is the groupcomm dedup table at ID.Pos (every chunk carries it;
+	// it is small).
+	Dedup []byte
+}
+
+// ChunkAck tells the donor how much of a snapshot the learner holds.
+type ChunkAck struct {
+	ID   SnapshotID
+	From groupcomm.MemberID
+	// Next is the offset the learner expects next; Done is set when it
+	// restored the snapshot.
+	Next uint64
+	Done bool
+}
+
+// Transport carries packets between nodes. It is owned by the caller of
+// racs (the node binary wires the TCP one; tests wire the in-memory one).
+// Send must not block for long: a transport may drop packets under
+// pressure, since the protocol resends what matters. Packets for this node
+// are handed to Host.Deliver.
+type Transport interface {
+	Send(p []Packet)
+}

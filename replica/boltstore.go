@@ -1,0 +1,480 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+)
+
+// BoltStore is the durable Store: one bbolt file per node (DESIGN §4).
+//
+// Layout. Every group has a top-level bucket named by its GroupID as 8
+// big-endian bytes, holding
+//
+//	"hs"     key:    the HardState (appendHardState)
+//	"stable" key:    the stable hint (appendViewstamp)
+//	"snap"   key:    the last snapshot (appendSnapshot)
+//	"log"    bucket: the entries, keyed by Seq as 8 big-endian bytes
+//	                 (appendEntry), so a cursor walks them ascending by Seq
+//
+// plus a top-level bucket "quicksilver" with the format version. Every
+// other top-level name has a length other than 8.
+//
+// Write applies a whole Batch, the writes of many groups, in one bbolt
+// transaction: one commit, one fsync (group commit across groups). The
+// GroupWrites are applied in order, each as documented on GroupWrite, with
+// the rules GroupWrite leaves open: a zero StableHint leaves the stored
+// hint alone; Delete makes the other fields of its GroupWrite moot (the
+// group ends up gone); any other GroupWrite, even an empty one, creates its
+// group. A failed Write leaves nothing behind (bbolt rolls the transaction
+// back) and, because a failed fsync means the disk can no longer be
+// trusted, the store refuses every later Write with the first error: the
+// caller stops the node, it never retries and carries on.
+//
+// Values read from bbolt are copied before the read transaction ends, so
+// what Load returns is the caller's. BoltStore is safe for concurrent use;
+// writes are serialised (bbolt has one writer), loads run concurrently.
+type BoltStore struct {
+	db   *bolt.DB
+	path string
+	log  *slog.Logger
+
+	// mu guards closed: Write, Load and Groups hold it shared, Close
+	// exclusively, so Close waits for them.
+	mu     sync.RWMutex
+	closed bool
+
+	// writeMu serialises Write so that a failure is recorded before the
+	// next Write starts.
+	writeMu sync.Mutex
+	failed  error // first Write error; guarded by writeMu
+
+	writes      atomic.Uint64
+	groupWrites atomic.Uint64
+	entries     atomic.Uint64
+	bytes       atomic.Uint64
+	writeNanos  atomic.Int64
+
+	// testHookApplied, if set, runs inside the write transaction after the
+	// i-th GroupWrite of a batch was applied; an error aborts the
+	// transaction. Tests use it to check that a failed batch leaves nothing.
+	testHookApplied func(i int) error
+}
+
+var _ Store = (*BoltStore)(nil)
+
+// BoltOptions configures OpenBolt. The zero value is the production
+// configuration.
+type BoltOptions struct {
+	// NoSync skips the fsync at commit. It VOIDS DURABILITY: a machine
+	// crash (not just a process crash) may lose or tear acknowledged
+	// writes. For tests and benchmarks only.
+	NoSync bool
+	// Timeout bounds the wait for the file lock, which another process
+	// (or another BoltStore of this process) holding the file keeps. Zero
+	// means DefaultBoltTimeout; negative waits forever.
+	Timeout time.Duration
+	// Logger receives open/close events and write failures. Nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultBoltTimeout is the file-lock wait of BoltOptions.Timeout zero.
+const DefaultBoltTimeout = time.Second
+
+// BoltStats counts what a BoltStore wrote since it was opened. Only
+// committed Writes count; an empty Batch commits nothing and counts
+// nothing.
+type BoltStats struct {
+	// Writes is the number of committed transactions: one fsync each
+	// (unless NoSync).
+	Writes uint64
+	// GroupWrites is the number of GroupWrites committed; GroupWrites /
+	// Writes is the group-commit factor.
+	GroupWrites uint64
+	// Entries is the number of log entries written.
+	Entries uint64
+	// Bytes is the number of encoded bytes (keys and values) put.
+	Bytes uint64
+	// WriteTime is the time spent in committed Writes, fsync included.
+	WriteTime time.Duration
+}
+
+const boltFormatVersion = 1
+
+var (
+	boltMetaBucket   = []byte("quicksilver")
+	boltFormatKey    = []byte("format")
+	boltHardStateKey = []byte("hs")
+	boltStableKey    = []byte("stable")
+	boltSnapshotKey  = []byte("snap")
+	boltLogBucket    = []byte("log")
+)
+
+// boltLogFillPercent packs log pages tightly: entries are appended at the
+// high end and compacted from the low end, so splits rarely need room.
+const boltLogFillPercent = 0.9
+
+func groupKey(g GroupID) []byte { return binary.BigEndian.AppendUint64(nil, uint64(g)) }
+
+// OpenBolt opens (creating if needed) the bbolt file at path. The file is
+// locked while open: a second OpenBolt of the same file fails after
+// opts.Timeout.
+func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	timeout := opts.Timeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultBoltTimeout
+	case timeout < 0:
+		timeout = 0 // bbolt: wait forever
+	}
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout,
+		NoSync:  opts.NoSync,
+		// The freelist is rebuilt by a scan at open instead of being
+		// written at every commit, and kept in a hashmap: cheaper commits
+		// with a log that is appended and compacted all the time.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replica: open bolt store %s: %w", path, err)
+	}
+	s := &BoltStore{db: db, path: path, log: lg}
+	if created && !opts.NoSync {
+		// bbolt syncs the file, not the directory entry that names it.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("replica: open bolt store %s: sync directory: %w", path, err)
+		}
+	}
+	if err := s.checkFormat(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("replica: open bolt store %s: %w", path, err)
+	}
+	lg.Info("replica: bolt store opened", "path", path, "created", created, "nosync", opts.NoSync)
+	if opts.NoSync {
+		lg.Warn("replica: bolt store runs with NoSync: writes are not durable", "path", path)
+	}
+	return s, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// checkFormat writes the format version into a new file and checks it in
+// an existing one.
+func (s *BoltStore) checkFormat() error {
+	var have []byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if mb := tx.Bucket(boltMetaBucket); mb != nil {
+			have = slices.Clone(mb.Get(boltFormatKey))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	want := binary.AppendUvarint(nil, boltFormatVersion)
+	if have != nil {
+		if !bytes.Equal(have, want) {
+			return fmt.Errorf("%w: format version %x, want %x", ErrCorrupt, have, want)
+		}
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		mb, err := tx.CreateBucketIfNotExists(boltMetaBucket)
+		if err != nil {
+			return err
+		}
+		return mb.Put(boltFormatKey, want)
+	})
+}
+
+// Path returns the file the store was opened on.
+func (s *BoltStore) Path() string { return s.path }
+
+// Stats returns the write counters.
+func (s *BoltStore) Stats() BoltStats {
+	return BoltStats{
+		Writes:      s.writes.Load(),
+		GroupWrites: s.groupWrites.Load(),
+		Entries:     s.entries.Load(),
+		Bytes:       s.bytes.Load(),
+		WriteTime:   time.Duration(s.writeNanos.Load()),
+	}
+}
+
+// Err returns the error of the Write that failed, if one did.
+func (s *BoltStore) Err() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.failed
+}
+
+// Write makes the batch durable in one transaction (one fsync). After an
+// error the store refuses every later Write.
+func (s *BoltStore) Write(b *Batch) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.failed != nil {
+		return fmt.Errorf("replica: bolt store refuses writes after a failed write: %w", s.failed)
+	}
+	if b == nil || len(b.Writes) == 0 {
+		return nil
+	}
+	start := time.Now()
+	var n boltWriteCounts
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		n = boltWriteCounts{}
+		// Encoded keys and values go into one arena: bbolt keeps
+		// references to them until the commit. Sub-slices stay valid when
+		// append moves the arena, because the old array is left untouched.
+		var arena []byte
+		for i := range b.Writes {
+			var err error
+			if arena, err = applyBolt(tx, &b.Writes[i], arena, &n); err != nil {
+				return fmt.Errorf("group %d: %w", b.Writes[i].Group, err)
+			}
+			if s.testHookApplied != nil {
+				if err := s.testHookApplied(i); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("replica: bolt write of %d groups: %w", len(b.Writes), err)
+		s.failed = err
+		s.log.Error("replica: bolt write failed; the store refuses further writes", "path", s.path, "err", err)
+		return err
+	}
+	s.writes.Add(1)
+	s.groupWrites.Add(uint64(len(b.Writes)))
+	s.entries.Add(n.entries)
+	s.bytes.Add(n.bytes)
+	s.writeNanos.Add(int64(time.Since(start)))
+	return nil
+}
+
+type boltWriteCounts struct {
+	entries, bytes uint64
+}
+
+// applyBolt applies one GroupWrite inside tx; see BoltStore for the rules.
+func applyBolt(tx *bolt.Tx, w *GroupWrite, arena []byte, n *boltWriteCounts) ([]byte, error) {
+	gkey := groupKey(w.Group)
+	if w.Delete {
+		if err := tx.DeleteBucket(gkey); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return arena, err
+		}
+		return arena, nil
+	}
+	gb, err := tx.CreateBucketIfNotExists(gkey)
+	if err != nil {
+		return arena, err
+	}
+	lb, err := gb.CreateBucketIfNotExists(boltLogBucket)
+	if err != nil {
+		return arena, err
+	}
+	lb.FillPercent = boltLogFillPercent
+
+	if w.TruncateAbove != nil && w.TruncateAbove.Seq < math.MaxUint64 {
+		from := binary.BigEndian.AppendUint64(nil, w.TruncateAbove.Seq+1)
+		// Re-seek after every delete: a bbolt cursor is not to be trusted
+		// to step past a key it deleted.
+		c := lb.Cursor()
+		for k, _ := c.Seek(from); k != nil; k, _ = c.Seek(from) {
+			if err := c.Delete(); err != nil {
+				return arena, fmt.Errorf("truncate log: %w", err)
+			}
+		}
+	}
+	put := func(bk *bolt.Bucket, key []byte, start int) error {
+		val := arena[start:len(arena):len(arena)]
+		n.bytes += uint64(len(key) + len(val))
+		return bk.Put(key, val)
+	}
+	for i := range w.Entries {
+		e := &w.Entries[i]
+		ks := len(arena)
+		arena = binary.BigEndian.AppendUint64(arena, e.VS.Seq)
+		key := arena[ks:len(arena):len(arena)]
+		vs := len(arena)
+		arena = appendEntry(arena, e)
+		if err := put(lb, key, vs); err != nil {
+			return arena, fmt.Errorf("entry %v: %w", e.VS, err)
+		}
+		n.entries++
+	}
+	if w.HardState != nil {
+		vs := len(arena)
+		arena = appendHardState(arena, w.HardState)
+		if err := put(gb, boltHardStateKey, vs); err != nil {
+			return arena, fmt.Errorf("hard state: %w", err)
+		}
+	}
+	if w.StableHint != (groupcomm.Viewstamp{}) {
+		vs := len(arena)
+		arena = appendViewstamp(arena, w.StableHint)
+		if err := put(gb, boltStableKey, vs); err != nil {
+			return arena, fmt.Errorf("stable hint: %w", err)
+		}
+	}
+	if w.Snapshot != nil {
+		// A snapshot may be large: give it its own buffer rather than
+		// growing the arena.
+		val := appendSnapshot(make([]byte, 0, 1+3*binary.MaxVarintLen64+len(w.Snapshot.Dedup)+len(w.Snapshot.Data)), w.Snapshot)
+		n.bytes += uint64(len(boltSnapshotKey) + len(val))
+		if err := gb.Put(boltSnapshotKey, val); err != nil {
+			return arena, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	if w.CompactTo > 0 {
+		c := lb.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.First() {
+			if len(k) != 8 {
+				return arena, fmt.Errorf("%w: log key %x", ErrCorrupt, k)
+			}
+			if binary.BigEndian.Uint64(k) > w.CompactTo {
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return arena, fmt.Errorf("compact log: %w", err)
+			}
+		}
+	}
+	return arena, nil
+}
+
+// Load returns what the group stored (the zero GroupState if nothing),
+// copied out of bbolt.
+func (s *BoltStore) Load(g GroupID) (GroupState, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return GroupState{}, ErrClosed
+	}
+	var st GroupState
+	err := s.db.View(func(tx *bolt.Tx) error {
+		gb := tx.Bucket(groupKey(g))
+		if gb == nil {
+			return nil
+		}
+		if v := gb.Get(boltHardStateKey); v != nil {
+			hs, err := decodeHardState(v)
+			if err != nil {
+				return err
+			}
+			st.HardState = &hs
+		}
+		if v := gb.Get(boltStableKey); v != nil {
+			vs, err := decodeViewstamp(v)
+			if err != nil {
+				return err
+			}
+			st.StableHint = vs
+		}
+		if v := gb.Get(boltSnapshotKey); v != nil {
+			sn, err := decodeSnapshot(v)
+			if err != nil {
+				return err
+			}
+			st.Snapshot = &sn
+		}
+		lb := gb.Bucket(boltLogBucket)
+		if lb == nil {
+			return nil
+		}
+		c := lb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 || v == nil {
+				return fmt.Errorf("%w: log key %x", ErrCorrupt, k)
+			}
+			e, err := decodeEntry(v)
+			if err != nil {
+				return err
+			}
+			if seq := binary.BigEndian.Uint64(k); e.VS.Seq != seq {
+				return fmt.Errorf("%w: entry %v stored under seq %d", ErrCorrupt, e.VS, seq)
+			}
+			st.Log = append(st.Log, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return GroupState{}, fmt.Errorf("replica: load group %d from %s: %w", g, s.path, err)
+	}
+	return st, nil
+}
+
+// Groups returns the groups with stored state, ascending.
+func (s *BoltStore) Groups() ([]GroupID, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	var ids []GroupID
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if len(name) == 8 {
+				ids = append(ids, GroupID(binary.BigEndian.Uint64(name)))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replica: list groups in %s: %w", s.path, err)
+	}
+	return ids, nil
+}
+
+// Close waits for running calls and closes the file. Later calls but Close
+// return ErrClosed.
+func (s *BoltStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.db.Close()
+	s.log.Info("replica: bolt store closed", "path", s.path, "err", err)
+	if err != nil {
+		return fmt.Errorf("replica: close bolt store %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,745 @@
+package replica
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+)
+
+// storeMaker opens a Store for the conformance suite.
+type storeMaker struct {
+	name string
+	open func(t *testing.T) Store
+	// reopen closes s and opens the same storage again; nil when the store
+	// keeps nothing across Close.
+	reopen func(t *testing.T, s Store) Store
+}
+
+func openBoltT(t testing.TB, path string, opts BoltOptions) *BoltStore {
+	t.Helper()
+	s, err := OpenBolt(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func reopenBoltT(t testing.TB, s Store) *BoltStore {
+	t.Helper()
+	bs := s.(*BoltStore)
+	if err := bs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openBoltT(t, bs.Path(), BoltOptions{NoSync: bs.db.NoSync})
+}
+
+func storeMakers() []storeMaker {
+	return []storeMaker{
+		{name: "mem", open: func(t *testing.T) Store { return NewMemStore() }},
+		{
+			// The production configuration: every Write fsyncs.
+			name: "bolt",
+			open: func(t *testing.T) Store {
+				return openBoltT(t, filepath.Join(t.TempDir(), "node.db"), BoltOptions{})
+			},
+			reopen: func(t *testing.T, s Store) Store { return reopenBoltT(t, s) },
+		},
+		{
+			// NoSync through faulty: the wrappers must not change anything.
+			name: "faulty-bolt-nosync",
+			open: func(t *testing.T) Store {
+				return NewFaulty(openBoltT(t, filepath.Join(t.TempDir(), "node.db"), BoltOptions{NoSync: true}))
+			},
+			reopen: func(t *testing.T, s Store) Store { return NewFaulty(reopenBoltT(t, s.(*FaultyStore).Inner())) },
+		},
+	}
+}
+
+// --- builders ---
+
+func vs(view, seq uint64) groupcomm.Viewstamp { return groupcomm.Viewstamp{View: view, Seq: seq} }
+
+func vsp(view, seq uint64) *groupcomm.Viewstamp { v := vs(view, seq); return &v }
+
+func ent(view, seq uint64, payload string) groupcomm.Entry {
+	e := groupcomm.Entry{VS: vs(view, seq), ID: groupcomm.EntryID{Origin: mid(1, 1), Counter: view<<20 | seq}}
+	if payload != "" {
+		e.Payload = []byte(payload)
+	}
+	return e
+}
+
+// ents returns entries seq from..to of view, with payload "v<view>s<seq>".
+func ents(view, from, to uint64) []groupcomm.Entry {
+	var es []groupcomm.Entry
+	for s := from; s <= to; s++ {
+		es = append(es, ent(view, s, fmt.Sprintf("v%ds%d", view, s)))
+	}
+	return es
+}
+
+func hsp(inc uint64, view uint64) *groupcomm.HardState {
+	return &groupcomm.HardState{
+		Incarnation: inc,
+		Promised:    groupcomm.Ballot{Instance: view, Round: 1, Node: 2},
+		Installed:   testView(view),
+	}
+}
+
+func hsWithAccepted(inc uint64, view uint64) *groupcomm.HardState {
+	hs := hsp(inc, view)
+	av := testView(view + 1)
+	hs.Accepted = groupcomm.Ballot{Instance: view, Round: 1, Node: 2}
+	hs.AcceptedView = &av
+	hs.OriginEpoch = 4
+	return hs
+}
+
+func snap(view, seq uint64, data string) *Snapshot {
+	return &Snapshot{Pos: vs(view, seq), Dedup: []byte("dedup@" + data), Data: []byte(data)}
+}
+
+func batch(ws ...GroupWrite) *Batch { return &Batch{Writes: ws} }
+
+// --- the conformance suite ---
+
+type confCase struct {
+	name       string
+	steps      []*Batch
+	want       map[GroupID]GroupState
+	wantGroups []GroupID
+}
+
+func confCases() []confCase {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	return []confCase{
+		{
+			name: "round trip across groups",
+			steps: []*Batch{batch(
+				GroupWrite{Group: 1, HardState: hsp(1, 3), Entries: ents(3, 1, 4), StableHint: vs(3, 2), Snapshot: snap(2, 0, "s1")},
+				GroupWrite{Group: 2, HardState: hsWithAccepted(2, 5), Entries: ents(5, 10, 12)},
+				GroupWrite{Group: 1 << 40, HardState: hsp(9, 1)},
+				GroupWrite{Group: 0, Entries: ents(1, 1, 1), StableHint: vs(1, 1)},
+			)},
+			want: map[GroupID]GroupState{
+				1:       {HardState: hsp(1, 3), Log: ents(3, 1, 4), StableHint: vs(3, 2), Snapshot: snap(2, 0, "s1")},
+				2:       {HardState: hsWithAccepted(2, 5), Log: ents(5, 10, 12)},
+				1 << 40: {HardState: hsp(9, 1)},
+				0:       {Log: ents(1, 1, 1), StableHint: vs(1, 1)},
+				3:       {},
+			},
+			wantGroups: []GroupID{0, 1, 2, 1 << 40},
+		},
+		{
+			name: "entries are keyed by seq",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, Entries: ents(1, 1, 3)}),
+				batch(GroupWrite{Group: 1, Entries: []groupcomm.Entry{ent(2, 2, "new2")}}),
+			},
+			want: map[GroupID]GroupState{1: {Log: []groupcomm.Entry{ent(1, 1, "v1s1"), ent(2, 2, "new2"), ent(1, 3, "v1s3")}}},
+		},
+		{
+			name: "entries out of order in one write",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, Entries: []groupcomm.Entry{ent(1, 5, "a"), ent(1, 2, "b"), ent(1, 9, "c"), ent(1, 2, "d")}}),
+			},
+			want: map[GroupID]GroupState{1: {Log: []groupcomm.Entry{ent(1, 2, "d"), ent(1, 5, "a"), ent(1, 9, "c")}}},
+		},
+		{
+			name: "truncate above then append replaces entries",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, Entries: ents(1, 1, 5)}),
+				batch(GroupWrite{Group: 1, TruncateAbove: vsp(1, 2), Entries: ents(2, 3, 4)}),
+			},
+			want: map[GroupID]GroupState{1: {Log: append(ents(1, 1, 2), ents(2, 3, 4)...)}},
+		},
+		{
+			name: "truncate above compares Seq only",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, Entries: ents(4, 1, 5)}),
+				batch(GroupWrite{Group: 1, TruncateAbove: vsp(9, 3)}),
+			},
+			want: map[GroupID]GroupState{1: {Log: ents(4, 1, 3)}},
+		},
+		{
+			name: "truncate above everything and beyond the end",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, Entries: ents(1, 1, 5)}, GroupWrite{Group: 2, Entries: ents(1, 1, 5)}),
+				batch(GroupWrite{Group: 1, TruncateAbove: vsp(0, 0)}, GroupWrite{Group: 2, TruncateAbove: vsp(1, 9)}),
+				batch(GroupWrite{Group: 2, TruncateAbove: vsp(1, max64)}),
+			},
+			want:       map[GroupID]GroupState{1: {}, 2: {Log: ents(1, 1, 5)}},
+			wantGroups: []GroupID{1, 2},
+		},
+		{
+			name: "compact",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, Entries: ents(1, 1, 5)}, GroupWrite{Group: 2, Entries: ents(1, 3, 5)}, GroupWrite{Group: 3, Entries: ents(1, 1, 2)}),
+				batch(
+					GroupWrite{Group: 1, CompactTo: 3, Snapshot: snap(1, 3, "c3")},
+					GroupWrite{Group: 2, CompactTo: 1},
+					GroupWrite{Group: 3, CompactTo: max64},
+				),
+			},
+			want: map[GroupID]GroupState{
+				1: {Log: ents(1, 4, 5), Snapshot: snap(1, 3, "c3")},
+				2: {Log: ents(1, 3, 5)},
+				3: {},
+			},
+			wantGroups: []GroupID{1, 2, 3},
+		},
+		{
+			name: "apply order within one group write",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, Entries: ents(1, 1, 5), StableHint: vs(1, 2)}),
+				// Truncate above 3, then append 4..6 of view 2, then compact
+				// to 4: only 5 and 6 of view 2 remain.
+				batch(GroupWrite{
+					Group: 1, TruncateAbove: vsp(1, 3), Entries: ents(2, 4, 6),
+					HardState: hsp(1, 2), StableHint: vs(2, 4), Snapshot: snap(2, 4, "s4"), CompactTo: 4,
+				}),
+			},
+			want: map[GroupID]GroupState{1: {HardState: hsp(1, 2), Log: ents(2, 5, 6), StableHint: vs(2, 4), Snapshot: snap(2, 4, "s4")}},
+		},
+		{
+			name: "same group twice in a batch applies in order",
+			steps: []*Batch{batch(
+				GroupWrite{Group: 1, Entries: ents(1, 1, 5), HardState: hsp(1, 1)},
+				GroupWrite{Group: 1, TruncateAbove: vsp(1, 1), HardState: hsp(1, 2)},
+				GroupWrite{Group: 1, Entries: ents(3, 2, 2)},
+			)},
+			want: map[GroupID]GroupState{1: {HardState: hsp(1, 2), Log: append(ents(1, 1, 1), ents(3, 2, 2)...)}},
+		},
+		{
+			name: "hard state and snapshot replace",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, HardState: hsWithAccepted(1, 2), Snapshot: snap(1, 5, "first")}),
+				batch(GroupWrite{Group: 1, HardState: hsp(1, 3), Snapshot: &Snapshot{Pos: vs(3, 7), Data: []byte{}, Dedup: []byte{}}}),
+			},
+			want: map[GroupID]GroupState{1: {HardState: hsp(1, 3), Snapshot: &Snapshot{Pos: vs(3, 7)}}},
+		},
+		{
+			name: "zero stable hint keeps the stored one",
+			steps: []*Batch{
+				batch(GroupWrite{Group: 1, StableHint: vs(2, 7)}),
+				batch(GroupWrite{Group: 1, HardState: hsp(1, 1)}),
+			},
+			want: map[GroupID]GroupState{1: {HardState: hsp(1, 1), StableHint: vs(2, 7)}},
+		},
+		{
+			name: "delete",
+			steps: []*Batch{
+				batch(
+					GroupWrite{Group: 1, HardState: hsp(1, 1), Entries: ents(1, 1, 3), StableHint: vs(1, 3), Snapshot: snap(1, 0, "x")},
+					GroupWrite{Group: 2, HardState: hsp(1, 1), Entries: ents(1, 1, 3)},
+					GroupWrite{Group: 3, HardState: hsp(1, 1)},
+				),
+				batch(
+					GroupWrite{Group: 1, Delete: true},
+					GroupWrite{Group: 9, Delete: true}, // never existed
+					GroupWrite{Group: 2, Delete: true},
+					GroupWrite{Group: 2, Entries: ents(4, 7, 7)}, // recreated afresh
+					GroupWrite{Group: 3, HardState: hsp(2, 2), Delete: true},
+				),
+			},
+			want:       map[GroupID]GroupState{1: {}, 2: {Log: ents(4, 7, 7)}, 3: {}, 9: {}},
+			wantGroups: []GroupID{2},
+		},
+		{
+			name:       "an empty group write creates the group",
+			steps:      []*Batch{batch(GroupWrite{Group: 5})},
+			want:       map[GroupID]GroupState{5: {}},
+			wantGroups: []GroupID{5},
+		},
+		{
+			name:       "nil and empty batches",
+			steps:      []*Batch{nil, {}, batch()},
+			want:       map[GroupID]GroupState{1: {}},
+			wantGroups: []GroupID{},
+		},
+		{
+			name: "large values",
+			steps: []*Batch{batch(
+				GroupWrite{Group: 1, Entries: []groupcomm.Entry{ent(1, 1, string(big[:100<<10])), ent(1, 2, "")}, Snapshot: &Snapshot{Pos: vs(1, 0), Data: big}},
+			)},
+			want: map[GroupID]GroupState{1: {Log: []groupcomm.Entry{ent(1, 1, string(big[:100<<10])), ent(1, 2, "")}, Snapshot: &Snapshot{Pos: vs(1, 0), Data: big}}},
+		},
+	}
+}
+
+func checkStore(t *testing.T, s Store, want map[GroupID]GroupState, wantGroups []GroupID) {
+	t.Helper()
+	for _, g := range slices.Sorted(maps.Keys(want)) {
+		got, err := s.Load(g)
+		if err != nil {
+			t.Fatalf("Load(%d): %v", g, err)
+		}
+		if !reflect.DeepEqual(got, want[g]) {
+			t.Fatalf("Load(%d):\n got %s\nwant %s", g, fmtState(got), fmtState(want[g]))
+		}
+	}
+	if wantGroups == nil {
+		wantGroups = slices.Sorted(maps.Keys(want))
+	}
+	got, err := s.Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 || len(wantGroups) != 0 {
+		if !reflect.DeepEqual(got, wantGroups) {
+			t.Fatalf("Groups() = %v, want %v", got, wantGroups)
+		}
+	}
+}
+
+func fmtState(st GroupState) string {
+	var b strings.Builder
+	if st.HardState != nil {
+		fmt.Fprintf(&b, "hs=%+v", *st.HardState)
+		if st.HardState.AcceptedView != nil {
+			fmt.Fprintf(&b, " av=%+v", *st.HardState.AcceptedView)
+		}
+	} else {
+		b.WriteString("hs=nil")
+	}
+	fmt.Fprintf(&b, " stable=%v log=[", st.StableHint)
+	for i, e := range st.Log {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		p := string(e.Payload)
+		if len(p) > 12 {
+			p = fmt.Sprintf("%s…(%d)", p[:12], len(p))
+		}
+		fmt.Fprintf(&b, "%v%v:%q(nil=%t)", e.VS, e.ID, p, e.Payload == nil)
+	}
+	b.WriteString("]")
+	if st.Snapshot != nil {
+		fmt.Fprintf(&b, " snap=%v dedup=%d data=%d", st.Snapshot.Pos, len(st.Snapshot.Dedup), len(st.Snapshot.Data))
+	}
+	return b.String()
+}
+
+func TestStoreConformance(t *testing.T) {
+	for _, m := range storeMakers() {
+		t.Run(m.name, func(t *testing.T) {
+			for _, c := range confCases() {
+				t.Run(c.name, func(t *testing.T) {
+					s := m.open(t)
+					for i, b := range c.steps {
+						if err := s.Write(b); err != nil {
+							t.Fatalf("step %d: %v", i, err)
+						}
+					}
+					checkStore(t, s, c.want, c.wantGroups)
+					if m.reopen != nil {
+						s = m.reopen(t, s)
+						checkStore(t, s, c.want, c.wantGroups)
+					}
+					if err := s.Close(); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestStoreCopies checks that a store neither keeps the caller's slices nor
+// hands out its own.
+func TestStoreCopies(t *testing.T) {
+	for _, m := range storeMakers() {
+		t.Run(m.name, func(t *testing.T) {
+			s := m.open(t)
+			hs := hsWithAccepted(1, 2)
+			w := GroupWrite{Group: 1, HardState: hs, Entries: ents(2, 1, 3), Snapshot: snap(1, 0, "data")}
+			want := GroupState{HardState: hsWithAccepted(1, 2), Log: ents(2, 1, 3), Snapshot: snap(1, 0, "data")}
+			if err := s.Write(batch(w)); err != nil {
+				t.Fatal(err)
+			}
+			// The caller reuses its slices.
+			for i := range w.Entries {
+				clear(w.Entries[i].Payload)
+				w.Entries[i].VS.Seq = 99
+			}
+			hs.Installed.Members[0].ID.Node = 99
+			hs.AcceptedView.Members[1].Role = 0
+			clear(w.Snapshot.Data)
+			checkStore(t, s, map[GroupID]GroupState{1: want}, nil)
+			// The caller scribbles over what Load returned.
+			got, err := s.Load(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clear(got.Log[0].Payload)
+			got.Log[1].VS.Seq = 77
+			got.HardState.Installed.Members[0].ID.Node = 77
+			got.HardState.AcceptedView.Members[0].ID.Node = 77
+			clear(got.Snapshot.Dedup)
+			checkStore(t, s, map[GroupID]GroupState{1: want}, nil)
+		})
+	}
+}
+
+func TestStoreClosed(t *testing.T) {
+	for _, m := range storeMakers() {
+		t.Run(m.name, func(t *testing.T) {
+			s := m.open(t)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(batch(GroupWrite{Group: 1})); err != ErrClosed {
+				t.Errorf("Write after Close: %v, want ErrClosed", err)
+			}
+			if _, err := s.Load(1); err != ErrClosed {
+				t.Errorf("Load after Close: %v, want ErrClosed", err)
+			}
+			if _, err := s.Groups(); err != ErrClosed {
+				t.Errorf("Groups after Close: %v, want ErrClosed", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
+		})
+	}
+}
+
+func TestStoreConcurrent(t *testing.T) {
+	for _, m := range storeMakers() {
+		t.Run(m.name, func(t *testing.T) {
+			s := m.open(t)
+			const writers, writes = 4, 25
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					g := GroupID(w + 1)
+					for i := range uint64(writes) {
+						// Each batch also touches a shared group.
+						if err := s.Write(batch(
+							GroupWrite{Group: g, Entries: ents(1, i+1, i+1), HardState: hsp(uint64(w), i+1)},
+							GroupWrite{Group: 100, Entries: []groupcomm.Entry{ent(1, uint64(w)*writes+i+1, "x")}},
+						)); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+				wg.Go(func() {
+					for range writes {
+						if _, err := s.Load(GroupID(w + 1)); err != nil {
+							t.Error(err)
+							return
+						}
+						if _, err := s.Groups(); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			want := map[GroupID]GroupState{}
+			var shared []groupcomm.Entry
+			for w := range uint64(writers) {
+				want[GroupID(w+1)] = GroupState{Log: ents(1, 1, writes), HardState: hsp(w, writes)}
+				for i := range uint64(writes) {
+					shared = append(shared, ent(1, w*writes+i+1, "x"))
+				}
+			}
+			want[100] = GroupState{Log: shared}
+			checkStore(t, s, want, nil)
+		})
+	}
+}
+
+// --- randomized model test ---
+
+// model is a naive third implementation of the Store semantics: a map per
+// group, every rule applied literally.
+type model map[GroupID]*modelGroup
+
+type modelGroup struct {
+	hs     *groupcomm.HardState
+	log    map[uint64]groupcomm.Entry
+	stable groupcomm.Viewstamp
+	snap   *Snapshot
+}
+
+func (m model) apply(b *Batch) {
+	if b == nil {
+		return
+	}
+	for _, w := range b.Writes {
+		if w.Delete {
+			delete(m, w.Group)
+			continue
+		}
+		g := m[w.Group]
+		if g == nil {
+			g = &modelGroup{log: map[uint64]groupcomm.Entry{}}
+			m[w.Group] = g
+		}
+		if w.TruncateAbove != nil {
+			maps.DeleteFunc(g.log, func(seq uint64, _ groupcomm.Entry) bool { return seq > w.TruncateAbove.Seq })
+		}
+		for _, e := range w.Entries {
+			g.log[e.VS.Seq] = cloneEntry(e)
+		}
+		if w.HardState != nil {
+			hs := cloneHardState(w.HardState)
+			g.hs = &hs
+		}
+		if w.StableHint != (groupcomm.Viewstamp{}) {
+			g.stable = w.StableHint
+		}
+		if w.Snapshot != nil {
+			s := cloneSnapshot(w.Snapshot)
+			g.snap = &s
+		}
+		if w.CompactTo > 0 {
+			maps.DeleteFunc(g.log, func(seq uint64, _ groupcomm.Entry) bool { return seq <= w.CompactTo })
+		}
+	}
+}
+
+func (m model) load(id GroupID) GroupState {
+	g := m[id]
+	if g == nil {
+		return GroupState{}
+	}
+	st := GroupState{StableHint: g.stable}
+	if g.hs != nil {
+		hs := cloneHardState(g.hs)
+		st.HardState = &hs
+	}
+	if g.snap != nil {
+		s := cloneSnapshot(g.snap)
+		st.Snapshot = &s
+	}
+	for _, seq := range slices.Sorted(maps.Keys(g.log)) {
+		st.Log = append(st.Log, cloneEntry(g.log[seq]))
+	}
+	return st
+}
+
+func (m model) lastSeq(id GroupID) uint64 {
+	var last uint64
+	if g := m[id]; g != nil {
+		for s := range g.log {
+			last = max(last, s)
+		}
+	}
+	return last
+}
+
+func randMembers(r *rand.Rand) []groupcomm.Member {
+	n := r.IntN(5)
+	var ms []groupcomm.Member
+	for range n {
+		m := groupcomm.Member{ID: mid(r.Uint64N(9)+1, r.Uint64N(3)), Role: groupcomm.Voter}
+		if r.IntN(3) == 0 {
+			m.Role = groupcomm.Learner
+			m.Donor = mid(r.Uint64N(9)+1, r.Uint64N(3))
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+func randUint(r *rand.Rand) uint64 {
+	switch r.IntN(4) {
+	case 0:
+		return 0
+	case 1:
+		return r.Uint64N(200)
+	case 2:
+		return r.Uint64N(1 << 40)
+	}
+	return r.Uint64()
+}
+
+func randView(r *rand.Rand) groupcomm.View {
+	return groupcomm.View{
+		Cluster: randUint(r), Group: randUint(r), GroupIncarnation: randUint(r), ID: randUint(r),
+		Members: randMembers(r), Cut: vs(randUint(r), randUint(r)), Epoch: randUint(r),
+	}
+}
+
+func randHardState(r *rand.Rand) groupcomm.HardState {
+	hs := groupcomm.HardState{
+		Incarnation: randUint(r), OriginEpoch: randUint(r),
+		Promised:  groupcomm.Ballot{Instance: randUint(r), Round: randUint(r), Node: groupcomm.NodeID(randUint(r))},
+		Accepted:  groupcomm.Ballot{Instance: randUint(r), Round: randUint(r), Node: groupcomm.NodeID(randUint(r))},
+		Installed: randView(r),
+	}
+	if r.IntN(2) == 0 {
+		v := randView(r)
+		hs.AcceptedView = &v
+	}
+	return hs
+}
+
+func randBytes(r *rand.Rand, maxLen int) []byte {
+	n := r.IntN(maxLen + 1)
+	if n == 0 && r.IntN(2) == 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func randEntry(r *rand.Rand, view, seq uint64) groupcomm.Entry {
+	return groupcomm.Entry{
+		VS:      vs(view, seq),
+		ID:      groupcomm.EntryID{Origin: mid(r.Uint64N(5), r.Uint64N(3)), Counter: randUint(r)},
+		Payload: randBytes(r, 40),
+	}
+}
+
+// randBatch draws a batch over groups 1..groups that looks like what
+// groupcomm produces (mostly appends near the end of the log, sometimes a
+// truncation, a compaction, a snapshot or a delete) with corner cases
+// mixed in.
+func randBatch(r *rand.Rand, m model, groups int) *Batch {
+	b := &Batch{}
+	for range 1 + r.IntN(4) {
+		g := GroupID(1 + r.IntN(groups))
+		w := GroupWrite{Group: g}
+		if r.IntN(25) == 0 {
+			w.Delete = true
+			if r.IntN(2) == 0 { // Delete makes the rest moot
+				w.Entries = []groupcomm.Entry{randEntry(r, 1, 1)}
+			}
+			b.Writes = append(b.Writes, w)
+			continue
+		}
+		last := m.lastSeq(g)
+		view := 1 + r.Uint64N(6)
+		if r.IntN(4) == 0 {
+			w.TruncateAbove = vsp(view, r.Uint64N(last+3))
+		}
+		if r.IntN(5) > 0 {
+			start := last + 1
+			if r.IntN(3) == 0 {
+				start = 1 + r.Uint64N(last+1) // overwrite some
+			}
+			for i := range uint64(r.IntN(6)) {
+				w.Entries = append(w.Entries, randEntry(r, view, start+i))
+			}
+		}
+		if r.IntN(3) == 0 {
+			hs := randHardState(r)
+			w.HardState = &hs
+		}
+		if r.IntN(2) == 0 {
+			w.StableHint = vs(view, r.Uint64N(last+2))
+		}
+		if r.IntN(7) == 0 {
+			w.Snapshot = &Snapshot{Pos: vs(view, r.Uint64N(last+1)), Dedup: randBytes(r, 30), Data: randBytes(r, 200)}
+		}
+		if r.IntN(6) == 0 {
+			w.CompactTo = r.Uint64N(last + 2)
+		}
+		b.Writes = append(b.Writes, w)
+		// Later writes of the batch see this one's entries in m only
+		// approximately; that is fine, the draws need not be exact.
+	}
+	return b
+}
+
+// scribble overwrites everything the caller handed to Write, to catch a
+// store that kept a reference to it.
+func scribble(b *Batch) {
+	for _, w := range b.Writes {
+		for _, e := range w.Entries {
+			for i := range e.Payload {
+				e.Payload[i] = 0xee
+			}
+		}
+		if w.HardState != nil {
+			for i := range w.HardState.Installed.Members {
+				w.HardState.Installed.Members[i].ID.Node = 0xee
+			}
+		}
+		if w.Snapshot != nil {
+			clear(w.Snapshot.Data)
+			clear(w.Snapshot.Dedup)
+		}
+	}
+}
+
+// TestStoreModel applies random batches to a BoltStore, a MemStore and the
+// naive model, and compares what they load after every batch, after random
+// reopens of the bolt file and at the end.
+func TestStoreModel(t *testing.T) {
+	const groups = 6
+	batches := 300
+	if testing.Short() {
+		batches = 60
+	}
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+			path := filepath.Join(t.TempDir(), "node.db")
+			bs := openBoltT(t, path, BoltOptions{NoSync: true})
+			ms := NewMemStore()
+			m := model{}
+			compare := func(step string) {
+				t.Helper()
+				for g := range GroupID(groups + 1) {
+					want := m.load(g)
+					for _, s := range []Store{ms, bs} {
+						got, err := s.Load(g)
+						if err != nil {
+							t.Fatalf("%s: %T.Load(%d): %v", step, s, g, err)
+						}
+						if !reflect.DeepEqual(got, want) {
+							t.Fatalf("%s: %T.Load(%d):\n got %s\nwant %s", step, s, g, fmtState(got), fmtState(want))
+						}
+					}
+				}
+				wantGroups := slices.Sorted(maps.Keys(m))
+				for _, s := range []Store{ms, bs} {
+					got, err := s.Groups()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(got, wantGroups) {
+						t.Fatalf("%s: %T.Groups() = %v, want %v", step, s, got, wantGroups)
+					}
+				}
+			}
+			for i := range batches {
+				b := randBatch(r, m, groups)
+				m.apply(b)
+				if err := ms.Write(b); err != nil {
+					t.Fatal(err)
+				}
+				if err := bs.Write(b); err != nil {
+					t.Fatal(err)
+				}
+				scribble(b)
+				compare(fmt.Sprintf("batch %d", i))
+				if r.IntN(40) == 0 {
+					bs = reopenBoltT(t, bs)
+					compare(fmt.Sprintf("reopen after batch %d", i))
+				}
+			}
+			bs = reopenBoltT(t, bs)
+			compare("final reopen")
+		})
+	}
+}
