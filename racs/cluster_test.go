@@ -27,6 +27,10 @@ type tcluster struct {
 	hosts  map[groupcomm.NodeID]*racs.Host
 	stores map[groupcomm.NodeID]*replica.BoltStore
 	killed map[groupcomm.NodeID]bool
+	// tune, if set, adjusts each host's config.
+	tune func(*racs.Config)
+	// wrap, if set, wraps a node's store when it starts (fault injection).
+	wrap func(groupcomm.NodeID, replica.Store) replica.Store
 }
 
 func coreConfig() groupcomm.Config {
@@ -61,6 +65,9 @@ func (c *tcluster) start(id groupcomm.NodeID, contacts []groupcomm.NodeID) *racs
 		}
 		c.stores[id] = s
 		store = s
+		if c.wrap != nil {
+			store = c.wrap(id, s)
+		}
 	}
 	var h *racs.Host
 	var hmu sync.Mutex
@@ -84,6 +91,9 @@ func (c *tcluster) start(id groupcomm.NodeID, contacts []groupcomm.NodeID) *racs
 	cfg.Workers = 2
 	cfg.Core = coreConfig()
 	cfg.ChunkSize = 64
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
 	nh, err := racs.NewHost(cfg)
 	if err != nil {
 		c.t.Fatal(err)
@@ -348,4 +358,39 @@ func TestJoinerGetsStateThenUpdates(t *testing.T) {
 	if n := len(strings.Split(list, ",")); n != 40 {
 		t.Fatalf("applied %d, want 40", n)
 	}
+}
+
+func TestSnapshotTruncatesLogAndRestartRestores(t *testing.T) {
+	c := newTCluster(t, 3, racs.Disk)
+	c.tune = func(cfg *racs.Config) { cfg.SnapshotEvery, cfg.LogTail = 7, 3 }
+	for id := groupcomm.NodeID(1); id <= 3; id++ { // restart with the small snapshot interval
+		c.kill(id)
+	}
+	for id := groupcomm.NodeID(1); id <= 3; id++ {
+		c.start(id, nil)
+	}
+	for i := range 50 {
+		if _, err := c.submit(1, fmt.Sprint("a", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.kill(2)
+	for i := range 20 {
+		if _, err := c.submit(1, fmt.Sprint("b", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.start(2, nil)
+	list := c.waitConverged()
+	if n := len(strings.Split(list, ",")); n != 70 {
+		t.Fatalf("applied %d, want 70", n)
+	}
+	st, err := c.stores[1].Load(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Snapshot == nil || len(st.Log) >= 70 {
+		t.Fatalf("log not truncated: snapshot=%v, %d entries", st.Snapshot != nil, len(st.Log))
+	}
+	t.Logf("node 1 keeps a snapshot at %v and %d log entries", st.Snapshot.Pos, len(st.Log))
 }

@@ -50,6 +50,12 @@ type Config struct {
 	// IdempotencyWindow bounds the replicated idempotency table: a key is
 	// remembered for this many later updates. Default 1<<20.
 	IdempotencyWindow uint64
+	// SnapshotEvery: a Disk group persists a snapshot of its state after
+	// this many applied updates and truncates its log. Default 10000.
+	SnapshotEvery uint64
+	// LogTail is how many entries below a snapshot stay in the log, so a
+	// lagging member can still fetch them. Default 1000.
+	LogTail uint64
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 }
@@ -62,6 +68,8 @@ func DefaultConfig() Config {
 		Core:              groupcomm.DefaultConfig(),
 		ChunkSize:         256 << 10,
 		IdempotencyWindow: 1 << 20,
+		SnapshotEvery:     10000,
+		LogTail:           1000,
 	}
 }
 
@@ -78,6 +86,12 @@ func (c *Config) fill() {
 	}
 	if c.IdempotencyWindow == 0 {
 		c.IdempotencyWindow = d.IdempotencyWindow
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = d.SnapshotEvery
+	}
+	if c.LogTail == 0 {
+		c.LogTail = d.LogTail
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -47,14 +47,15 @@ type Group struct {
 	w    *worker
 
 	// Owned by the worker goroutine.
-	core      *groupcomm.Node
-	futures   map[groupcomm.EntryID]chan submitResult
-	reads     map[uint64]chan groupcomm.ReadState
-	idem      *idemTable
-	outXfer   map[groupcomm.MemberID]*outTransfer
-	inXfer    *inTransfer
-	sinceSnap uint64
-	inBatch   bool
+	core        *groupcomm.Node
+	futures     map[groupcomm.EntryID]chan submitResult
+	reads       map[uint64]chan groupcomm.ReadState
+	idem        *idemTable
+	outXfer     map[groupcomm.MemberID]*outTransfer
+	inXfer      *inTransfer
+	sinceSnap   uint64
+	lastApplied groupcomm.Viewstamp
+	inBatch     bool
 
 	// smMu: Apply/Restore hold it for writing, Query for reading.
 	smMu sync.RWMutex

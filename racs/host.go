@@ -192,6 +192,7 @@ func (h *Host) restartCore(g *Group, cc groupcomm.Config, st replica.GroupState)
 		}
 		rs.Applied, rs.Dedup = s.Pos, s.Dedup
 		g.applied.Store(s.Pos.Seq)
+		g.lastApplied = s.Pos
 	}
 	core, err := groupcomm.Restart(cc, rs)
 	if err != nil {

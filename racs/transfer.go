@@ -166,6 +166,7 @@ func (g *Group) onChunk(from groupcomm.NodeID, c *Chunk) {
 		return
 	}
 	in.buf = append(in.buf, c.Data...)
+	g.xferProgress.Store(TransferProgress{Received: uint64(len(in.buf)), Size: c.ID.Size})
 	if uint64(len(in.buf)) < c.ID.Size {
 		g.ackChunk(from, c.ID, uint64(len(in.buf)), false)
 		return
@@ -198,6 +199,8 @@ func (g *Group) installSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) err
 		return err
 	}
 	g.applied.Store(pos.Seq)
+	g.lastApplied = pos
+	g.xferProgress.Store(TransferProgress{})
 	g.notifyApplied()
 	return nil
 }

@@ -245,6 +245,8 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 				res = g.applyEntry(d)
 			}
 			g.applied.Store(d.VS.Seq)
+			g.lastApplied = d.VS
+			g.sinceSnap++
 			if d.ID.Origin == g.core.Info().Self {
 				if c, ok := g.futures[d.ID]; ok {
 					delete(g.futures, d.ID)
@@ -254,6 +256,9 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 		}
 		g.smMu.Unlock()
 		g.notifyApplied()
+		if g.cfg.Durability == Disk && g.sinceSnap >= w.host.cfg.SnapshotEvery {
+			w.persistSnapshot(g)
+		}
 	}
 	if rd.NewView != nil {
 		g.view.Store(rd.NewView.ID)
@@ -280,6 +285,28 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 	}
 	if rd.Removed {
 		w.stopGroup(g, fmt.Errorf("%w: %v", ErrStopped, errRemoved))
+	}
+}
+
+// persistSnapshot writes a snapshot of the group at its applied position
+// and truncates the log below it (keeping LogTail entries for laggards).
+// It runs between two Applies on the worker, so the state is exactly the
+// applied position's.
+func (w *worker) persistSnapshot(g *Group) {
+	g.sinceSnap = 0
+	data, err := g.snapshotData()
+	if err != nil {
+		w.host.log.Error("snapshot failed", "group", g.id, "err", err)
+		return
+	}
+	pos := g.lastApplied
+	var compact uint64
+	if pos.Seq > w.host.cfg.LogTail {
+		compact = pos.Seq - w.host.cfg.LogTail
+	}
+	gw := replica.GroupWrite{Group: g.id, Snapshot: &replica.Snapshot{Pos: pos, Dedup: g.core.Dedup(), Data: data}, CompactTo: compact}
+	if err := w.host.commit([]replica.GroupWrite{gw}); err != nil {
+		w.stopGroup(g, fmt.Errorf("%w: persist snapshot: %v", ErrStopped, err))
 	}
 }
 

@@ -1,0 +1,61 @@
+// Package racs runs a partition's clone group: a Reliable Array of Cloned
+// Servers. A Host runs many groups on one node; each Group drives one
+// groupcomm core and applies the service's replica.StateMachine.
+//
+// # Threads and ownership
+//
+// A Host has a few workers; each owns a fixed set of groups (chosen by
+// group id) and is the only goroutine that touches their cores, applies
+// their updates and runs their state transfers. Submit and Query may be
+// called from any goroutine: Submit hands the update to the worker and
+// waits for its result; Query runs on the caller's goroutine under a read
+// lock that Apply never holds at the same time. One ticker drives every
+// group; an idle group costs a Tick call per tick and nothing else.
+//
+// # The Ready loop (groupcomm's contract)
+//
+// For every group with work, a worker takes the core's Ready, sends the
+// sequencer's ORDER frames at once, persists the Ready's entries,
+// truncations and HardState — the writes of all its groups, and of every
+// other worker writing at the same moment, go to the Store in ONE batch
+// (one fsync: group commit across groups) — then sends the other
+// messages, applies the deliveries in order, and calls Advance. A failed
+// write stops the groups (never retry and carry on). Memory groups skip
+// the disk.
+//
+// # Guarantees
+//
+//   - Submit returns success only once the update was applied at this
+//     clone, which happens only after it is stable (G2). A clone that
+//     cannot reach a quorum of its view's voters (by the failure detector
+//     fed to Host.SetSuspected) refuses at once with ErrNotApplied (G3).
+//     A deadline after the update was handed to the group returns
+//     ErrOutcomeUnknown (G6).
+//   - Every update may carry an idempotency key: the replicated
+//     idempotency table (part of every snapshot, bounded by
+//     Config.IdempotencyWindow, expired by sequence) makes a retry with
+//     the same key apply once and return the first result (G6).
+//   - Query levels (G5): Any serves at once when the clone heard its
+//     sequencer lately, and otherwise first confirms freshness with a
+//     quorum (it becomes a Strict read); Session waits until the clone
+//     applied the client's token; Strict runs a read index confirmed by a
+//     quorum and waits until applied reaches it.
+//   - State transfer (G7): the donor snapshots the state machine and the
+//     idempotency table at its delivered position p ≥ the cut, names the
+//     snapshot (p, size, crc64) and sends it in chunks, a few in flight,
+//     resuming from the learner's acknowledged offset; the learner accepts
+//     one snapshot id at a time, verifies the digest, restores, persists,
+//     and only then tells its core, which delivers exactly the entries
+//     after p.
+//   - Disk groups persist a snapshot every Config.SnapshotEvery updates
+//     and truncate their log below it (keeping LogTail entries). A
+//     restarted node restores the snapshot, replays the stable log and
+//     comes back RECOVERING until a view change re-admits it (S7).
+//
+// # The caller's duties
+//
+// Wire a Transport (the TCP one, or internal/transport/memnet in tests)
+// whose incoming packets go to Host.Deliver, feed the failure detector's
+// opinions to Host.SetSuspected, and give each group its StateMachine and
+// its first view (the partition map's entry) or contacts to join.
+package racs
