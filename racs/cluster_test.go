@@ -27,6 +27,8 @@ type tcluster struct {
 	hosts  map[groupcomm.NodeID]*racs.Host
 	stores map[groupcomm.NodeID]*replica.BoltStore
 	killed map[groupcomm.NodeID]bool
+	// fsync makes the bbolt stores sync every write (benchmarks).
+	fsync bool
 	// tune, if set, adjusts each host's config.
 	tune func(*racs.Config)
 	// wrap, if set, wraps a node's store when it starts (fault injection).
@@ -59,7 +61,7 @@ func (c *tcluster) start(id groupcomm.NodeID, contacts []groupcomm.NodeID) *racs
 	c.t.Helper()
 	var store replica.Store
 	if c.dur == racs.Disk {
-		s, err := replica.OpenBolt(filepath.Join(c.dir, fmt.Sprintf("node-%d.db", id)), replica.BoltOptions{NoSync: true})
+		s, err := replica.OpenBolt(filepath.Join(c.dir, fmt.Sprintf("node-%d.db", id)), replica.BoltOptions{NoSync: !c.fsync})
 		if err != nil {
 			c.t.Fatal(err)
 		}

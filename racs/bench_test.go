@@ -1,0 +1,179 @@
+package racs_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/transport/memnet"
+	"github.com/quicksilver-go/quicksilver/racs"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// benchCluster: 3 nodes over memnet hosting `groups` groups of 3, each
+// node with one bbolt file (real fsync) for Disk.
+func benchCluster(b *testing.B, groups int, dur racs.Durability) ([]*racs.Host, []*replica.BoltStore, func()) {
+	net := memnet.New(memnet.Config{Seed: 1})
+	dir := b.TempDir()
+	var hosts []*racs.Host
+	var stores []*replica.BoltStore
+	view := groupcomm.View{Cluster: 1, GroupIncarnation: 1, ID: 1}
+	for i := 1; i <= 3; i++ {
+		view.Members = append(view.Members, groupcomm.Member{ID: groupcomm.MemberID{Node: groupcomm.NodeID(i), Incarnation: 1}, Role: groupcomm.Voter})
+	}
+	for i := 1; i <= 3; i++ {
+		id := groupcomm.NodeID(i)
+		var store replica.Store
+		if dur == racs.Disk {
+			s, err := replica.OpenBolt(filepath.Join(dir, fmt.Sprintf("n%d.db", i)), replica.BoltOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			stores = append(stores, s)
+			store = s
+		}
+		var h *racs.Host
+		var mu sync.Mutex
+		tr := net.Endpoint(id, func(p racs.Packet) {
+			mu.Lock()
+			hh := h
+			mu.Unlock()
+			if hh != nil {
+				hh.Deliver(p)
+			}
+		})
+		cfg := racs.DefaultConfig()
+		cfg.Node, cfg.Cluster, cfg.Store, cfg.Transport = id, 1, store, tr
+		cfg.Workers = 2
+		nh, err := racs.NewHost(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		h = nh
+		mu.Unlock()
+		hosts = append(hosts, nh)
+	}
+	for g := 1; g <= groups; g++ {
+		v := view.Clone()
+		v.Group = uint64(g)
+		// Spread sequencers over the nodes (placement does this).
+		for r := 0; r < (g-1)%3; r++ {
+			v.Members = append(v.Members[1:], v.Members[0])
+		}
+		for _, h := range hosts {
+			if _, err := h.AddGroup(racs.GroupConfig{Group: replica.GroupID(g), Incarnation: 1, Durability: dur,
+				StateMachine: &listSM{}, Bootstrap: &v}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return hosts, stores, func() {
+		for _, h := range hosts {
+			h.Close()
+		}
+		for _, s := range stores {
+			s.Close()
+		}
+		net.Close()
+	}
+}
+
+// BenchmarkGroupUpdates: closed-loop clients submitting 100-byte updates
+// to each group's sequencer node; one op = one acknowledged update.
+func BenchmarkGroupUpdates(b *testing.B) {
+	for _, tc := range []struct {
+		groups  int
+		dur     racs.Durability
+		clients int
+	}{
+		{1, racs.Memory, 64}, {1, racs.Disk, 64}, {1, racs.Disk, 1},
+		{1000, racs.Memory, 64}, {1000, racs.Disk, 64},
+	} {
+		b.Run(fmt.Sprintf("groups=%d/%v/clients=%d", tc.groups, tc.dur, tc.clients), func(b *testing.B) {
+			hosts, stores, stop := benchCluster(b, tc.groups, tc.dur)
+			defer stop()
+			payload := make([]byte, 100)
+			seqNode := func(g int) *racs.Host { return hosts[(g-1)%3] }
+			// Warm up: every group has a working view.
+			for g := 1; g <= tc.groups; g++ {
+				grp, _ := seqNode(g).Group(replica.GroupID(g))
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				for {
+					if _, err := grp.Submit(ctx, payload, ""); err == nil || ctx.Err() != nil {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+			}
+			var writes0 uint64
+			var entries0 uint64
+			for _, s := range stores {
+				st := s.Stats()
+				writes0 += st.Writes
+				entries0 += st.Entries
+			}
+			lat := make([][]time.Duration, tc.clients)
+			var next sync.Mutex
+			issued := 0
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for c := range tc.clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := 0; ; k++ {
+						next.Lock()
+						if issued >= b.N {
+							next.Unlock()
+							return
+						}
+						issued++
+						next.Unlock()
+						g := 1 + (c*7919+k)%tc.groups
+						grp, _ := seqNode(g).Group(replica.GroupID(g))
+						t0 := time.Now()
+						for {
+							_, err := grp.Submit(context.Background(), payload, "")
+							if err == nil {
+								break
+							}
+						}
+						lat[c] = append(lat[c], time.Since(t0))
+					}
+				}()
+			}
+			wg.Wait()
+			el := time.Since(start)
+			b.StopTimer()
+			var all []time.Duration
+			for _, l := range lat {
+				all = append(all, l...)
+			}
+			slices.Sort(all)
+			b.ReportMetric(float64(b.N)/el.Seconds(), "updates/s")
+			if len(all) > 0 {
+				b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+			}
+			if len(stores) > 0 {
+				var writes, entries uint64
+				for _, s := range stores {
+					st := s.Stats()
+					writes += st.Writes
+					entries += st.Entries
+				}
+				if writes > writes0 {
+					b.ReportMetric(float64(entries-entries0)/float64(writes-writes0), "entries/fsync")
+				}
+			}
+		})
+	}
+}
