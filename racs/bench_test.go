@@ -68,7 +68,7 @@ func benchCluster(b *testing.B, groups int, dur racs.Durability) ([]*racs.Host, 
 		}
 		for _, h := range hosts {
 			if _, err := h.AddGroup(racs.GroupConfig{Group: replica.GroupID(g), Incarnation: 1, Durability: dur,
-				StateMachine: &listSM{}, Bootstrap: &v}); err != nil {
+				StateMachine: &listSM{}, Bootstrap: &v, Create: true}); err != nil {
 				b.Fatal(err)
 			}
 		}

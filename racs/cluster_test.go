@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,7 +106,7 @@ func (c *tcluster) start(id groupcomm.NodeID, contacts []groupcomm.NodeID) *racs
 	hmu.Unlock()
 	c.hosts[id] = nh
 	g, err := nh.AddGroup(racs.GroupConfig{Group: 1, Incarnation: 1, Durability: c.dur, StateMachine: &listSM{},
-		Bootstrap: &c.view, Contacts: contacts})
+		Bootstrap: &c.view, Create: !c.killed[id], Contacts: contacts})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func TestSessionReadSeesOwnWrite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tok.Seq < r.Token.Seq || string(out) < fmt.Sprint(i+1) && len(out) <= len(fmt.Sprint(i+1)) {
+			if n, _ := strconv.Atoi(string(out)); tok.Seq < r.Token.Seq || n < i+1 {
 				t.Fatalf("node %d read %s at %v after write %d at %v", id, out, tok, i+1, r.Token)
 			}
 		}
@@ -395,4 +396,30 @@ func TestSnapshotTruncatesLogAndRestartRestores(t *testing.T) {
 		t.Fatalf("log not truncated: snapshot=%v, %d entries", st.Snapshot != nil, len(st.Log))
 	}
 	t.Logf("node 1 keeps a snapshot at %v and %d log entries", st.Snapshot.Pos, len(st.Log))
+}
+
+func TestMemoryMemberRestartsAsNewIncarnation(t *testing.T) {
+	c := newTCluster(t, 3, racs.Memory)
+	for i := range 10 {
+		if _, err := c.submit(1, fmt.Sprint("m", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.kill(3)
+	c.hosts[1].SetSuspected(3, true)
+	c.hosts[2].SetSuspected(3, true)
+	g := c.start(3, nil)
+	c.hosts[1].SetSuspected(3, false)
+	c.hosts[2].SetSuspected(3, false)
+	if inc := g.Info().Self.Incarnation; inc == 1 {
+		t.Fatalf("restarted memory member kept incarnation 1")
+	}
+	for i := range 5 {
+		if _, err := c.submit(2, fmt.Sprint("n", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(strings.Split(c.waitConverged(), ",")); n != 15 {
+		t.Fatalf("applied %d, want 15", n)
+	}
 }

@@ -119,10 +119,14 @@ type GroupConfig struct {
 	Durability  Durability
 	// StateMachine is this clone's service state.
 	StateMachine replica.StateMachine
-	// Bootstrap is the group's first view (its partition-map entry); used
-	// only when this node has no state for the group. Members of view 1
-	// have incarnation 1.
+	// Bootstrap is the group's first view (its partition-map entry).
+	// Members of view 1 have incarnation 1.
 	Bootstrap *groupcomm.View
+	// Create says the group is being created now: a node with no state
+	// that is in Bootstrap starts the first view. Without it (or with
+	// state on disk) the node never bootstraps: a restarted memory member
+	// or a wiped disk is a new incarnation that joins (S4, S11).
+	Create bool
 	// Contacts are nodes to ask for admission when this node has no state
 	// for the group and is not in Bootstrap: it joins as a learner.
 	Contacts []groupcomm.NodeID

@@ -161,7 +161,7 @@ func (h *Host) startCore(g *Group) (*groupcomm.Node, error) {
 			return h.restartCore(g, cc, st)
 		}
 	}
-	if v := gc.Bootstrap; v != nil {
+	if v := gc.Bootstrap; v != nil && gc.Create {
 		if _, ok := v.LookupNode(h.cfg.Node); ok {
 			cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: 1}
 			return groupcomm.Bootstrap(cc, *v)
