@@ -28,6 +28,7 @@ type tcluster struct {
 	hosts  map[groupcomm.NodeID]*racs.Host
 	stores map[groupcomm.NodeID]*replica.BoltStore
 	killed map[groupcomm.NodeID]bool
+	hmu    sync.Mutex // guards hosts against the submitting goroutines
 	// fsync makes the bbolt stores sync every write (benchmarks).
 	fsync bool
 	// tune, if set, adjusts each host's config.
@@ -104,7 +105,9 @@ func (c *tcluster) start(id groupcomm.NodeID, contacts []groupcomm.NodeID) *racs
 	hmu.Lock()
 	h = nh
 	hmu.Unlock()
+	c.hmu.Lock()
 	c.hosts[id] = nh
+	c.hmu.Unlock()
 	g, err := nh.AddGroup(racs.GroupConfig{Group: 1, Incarnation: 1, Durability: c.dur, StateMachine: &listSM{},
 		Bootstrap: &c.view, Create: !c.killed[id], Contacts: contacts})
 	if err != nil {
@@ -123,7 +126,9 @@ func (c *tcluster) kill(id groupcomm.NodeID) {
 		s.Close()
 	}
 	c.killed[id] = true
+	c.hmu.Lock()
 	delete(c.hosts, id)
+	c.hmu.Unlock()
 }
 
 func (c *tcluster) close() {
@@ -136,10 +141,21 @@ func (c *tcluster) close() {
 	c.net.Close()
 }
 
+func (c *tcluster) host(id groupcomm.NodeID) *racs.Host {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	return c.hosts[id]
+}
+
 func (c *tcluster) group(id groupcomm.NodeID) *racs.Group {
-	g, err := c.hosts[id].Group(1)
+	h := c.host(id)
+	if h == nil {
+		return nil
+	}
+	g, err := h.Group(1)
 	if err != nil {
-		c.t.Fatal(err)
+		c.t.Error(err)
+		return nil
 	}
 	return g
 }
@@ -149,7 +165,11 @@ func (c *tcluster) submit(id groupcomm.NodeID, update, key string) (racs.Result,
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		r, err := c.group(id).Submit(ctx, []byte(update), key)
+		g := c.group(id)
+		if g == nil {
+			return racs.Result{}, racs.ErrStopped
+		}
+		r, err := g.Submit(ctx, []byte(update), key)
 		if err == nil || !(errors.Is(err, racs.ErrNotApplied) || errors.Is(err, racs.ErrBusy)) || ctx.Err() != nil {
 			return r, err
 		}

@@ -127,6 +127,10 @@ type GroupConfig struct {
 	// state on disk) the node never bootstraps: a restarted memory member
 	// or a wiped disk is a new incarnation that joins (S4, S11).
 	Create bool
+	// DropWhenRemoved stops the clone for good when its group removes it.
+	// By default the host joins again as a new incarnation (a learner that
+	// gets a snapshot): the partition map still places the clone here.
+	DropWhenRemoved bool
 	// Contacts are nodes to ask for admission when this node has no state
 	// for the group and is not in Bootstrap: it joins as a learner.
 	Contacts []groupcomm.NodeID

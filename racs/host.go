@@ -146,12 +146,17 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 }
 
 // startCore creates the group's protocol core from what the store holds.
-func (h *Host) startCore(g *Group) (*groupcomm.Node, error) {
-	gc := g.cfg
+func (h *Host) coreConfig(gc GroupConfig) groupcomm.Config {
 	cc := h.cfg.Core
 	cc.Cluster, cc.Group, cc.GroupIncarnation = h.cfg.Cluster, uint64(gc.Group), gc.Incarnation
 	cc.Seed = uint64(h.cfg.Node)*0x9E3779B97F4A7C15 ^ uint64(gc.Group) ^ uint64(time.Now().UnixNano())
 	cc.Logger = h.log
+	return cc
+}
+
+func (h *Host) startCore(g *Group) (*groupcomm.Node, error) {
+	gc := g.cfg
+	cc := h.coreConfig(gc)
 	if gc.Durability == Disk && h.cfg.Store != nil {
 		st, err := h.cfg.Store.Load(gc.Group)
 		if err != nil {
@@ -235,6 +240,16 @@ func (h *Host) SetSuspected(node groupcomm.NodeID, on bool) {
 		case <-w.done:
 		}
 	}
+}
+
+func (h *Host) suspectedSnapshot() map[groupcomm.NodeID]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[groupcomm.NodeID]bool, len(h.mu.suspected))
+	for n := range h.mu.suspected {
+		out[n] = true
+	}
+	return out
 }
 
 func (h *Host) isSuspected(n groupcomm.NodeID) bool {

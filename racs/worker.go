@@ -284,7 +284,11 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 		}
 	}
 	if rd.Removed {
-		w.stopGroup(g, fmt.Errorf("%w: %v", ErrStopped, errRemoved))
+		if g.cfg.DropWhenRemoved {
+			w.stopGroup(g, fmt.Errorf("%w: %v", ErrStopped, errRemoved))
+		} else {
+			w.rejoin(g)
+		}
 	}
 }
 
@@ -326,6 +330,48 @@ func (g *Group) applyEntry(d *groupcomm.Delivery) []byte {
 		g.idem.record(key, res, d.VS.Seq)
 	}
 	return res
+}
+
+// rejoin replaces a removed clone by a new incarnation that joins as a
+// learner (S4: a new incarnation is never an acceptor of a view that lists
+// an older one). The old incarnation's persisted state is deleted first.
+func (w *worker) rejoin(g *Group) {
+	h := w.host
+	v := g.core.View()
+	var contacts []groupcomm.NodeID
+	for _, m := range v.Members {
+		if m.ID.Node != h.cfg.Node {
+			contacts = append(contacts, m.ID.Node)
+		}
+	}
+	for id, c := range g.futures {
+		c <- submitResult{err: fmt.Errorf("%w: %v", ErrOutcomeUnknown, errRemoved)}
+		delete(g.futures, id)
+	}
+	for id, c := range g.reads {
+		c <- groupcomm.ReadState{ReadID: id, Err: errRemoved}
+		delete(g.reads, id)
+	}
+	if g.cfg.Durability == Disk && h.cfg.Store != nil {
+		if err := h.commit([]replica.GroupWrite{{Group: g.id, Delete: true}}); err != nil {
+			w.stopGroup(g, fmt.Errorf("%w: persist: %v", ErrStopped, err))
+			return
+		}
+	}
+	cc := h.coreConfig(g.cfg)
+	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: uint64(time.Now().UnixNano())}
+	core, err := groupcomm.Join(cc, contacts)
+	if err != nil || len(contacts) == 0 {
+		w.stopGroup(g, fmt.Errorf("%w: rejoin: %v", ErrStopped, err))
+		return
+	}
+	h.log.Info("clone removed from its group: joining again", "node", h.cfg.Node, "group", g.id, "incarnation", cc.Self.Incarnation)
+	g.core = core
+	g.idem = newIdemTable(h.cfg.IdempotencyWindow)
+	g.inXfer, g.outXfer = nil, map[groupcomm.MemberID]*outTransfer{}
+	for n := range h.suspectedSnapshot() {
+		core.SetSuspected(n, true)
+	}
 }
 
 // stopGroup stops a group: every waiter gets err.
