@@ -24,8 +24,11 @@
 // groups, DESIGN §4). A Write error means the disk can no longer be
 // trusted: the caller stops the node; it never retries and carries on.
 //
-// BoltStore is the real store (one bbolt file per node, a bucket per
-// group). MemStore keeps everything in memory (tests, memory-durability
+// BoltStore is the real store: one bbolt file per node, with shared
+// top-level buckets keyed by group (hard state, stable hint, log keyed by
+// group then seq, a small bucket per group's snapshot), so that one commit
+// touches about one page per group and a hard-state update never rewrites
+// a snapshot (see BoltStore's comment for the measurements). MemStore keeps everything in memory (tests, memory-durability
 // services). FaultyStore wraps a Store and fails or delays the Nth write,
 // for crash tests.
 package replica

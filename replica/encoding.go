@@ -145,6 +145,7 @@ func appendViewstamp(b []byte, vs groupcomm.Viewstamp) []byte {
 // zero values, so callers check err once at the end.
 type decoder struct {
 	what string // record kind, for errors
+	sub  string // the part being decoded, for errors
 	b    []byte
 	i    int
 	err  error
@@ -152,7 +153,11 @@ type decoder struct {
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s at byte %d: %s", ErrCorrupt, d.what, d.i, fmt.Sprintf(format, args...))
+		what := d.what
+		if d.sub != "" {
+			what += " " + d.sub
+		}
+		d.err = fmt.Errorf("%w: %s at byte %d: %s", ErrCorrupt, what, d.i, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -194,7 +199,7 @@ func (d *decoder) uvarint(field string) uint64 {
 // bytes reads a length-prefixed byte string and returns a copy of it (nil
 // when empty).
 func (d *decoder) bytes(field string) []byte {
-	n := d.uvarint(field + " length")
+	n := d.uvarint(field)
 	if d.err != nil {
 		return nil
 	}
@@ -211,40 +216,45 @@ func (d *decoder) bytes(field string) []byte {
 	return p
 }
 
-func (d *decoder) ballot(field string) groupcomm.Ballot {
-	return groupcomm.Ballot{
-		Instance: d.uvarint(field + ".Instance"),
-		Round:    d.uvarint(field + ".Round"),
-		Node:     groupcomm.NodeID(d.uvarint(field + ".Node")),
+func (d *decoder) ballot(sub string) groupcomm.Ballot {
+	d.sub = sub
+	b := groupcomm.Ballot{
+		Instance: d.uvarint("Instance"),
+		Round:    d.uvarint("Round"),
+		Node:     groupcomm.NodeID(d.uvarint("Node")),
 	}
+	d.sub = ""
+	return b
 }
 
-func (d *decoder) view(field string) groupcomm.View {
+func (d *decoder) view(sub string) groupcomm.View {
+	d.sub = sub
+	defer func() { d.sub = "" }()
 	var v groupcomm.View
-	v.Cluster = d.uvarint(field + ".Cluster")
-	v.Group = d.uvarint(field + ".Group")
-	v.GroupIncarnation = d.uvarint(field + ".GroupIncarnation")
-	v.ID = d.uvarint(field + ".ID")
-	v.Cut.View = d.uvarint(field + ".Cut.View")
-	v.Cut.Seq = d.uvarint(field + ".Cut.Seq")
-	v.Epoch = d.uvarint(field + ".Epoch")
-	n := d.uvarint(field + " member count")
+	v.Cluster = d.uvarint("Cluster")
+	v.Group = d.uvarint("Group")
+	v.GroupIncarnation = d.uvarint("GroupIncarnation")
+	v.ID = d.uvarint("ID")
+	v.Cut.View = d.uvarint("Cut.View")
+	v.Cut.Seq = d.uvarint("Cut.Seq")
+	v.Epoch = d.uvarint("Epoch")
+	n := d.uvarint("member count")
 	if d.err != nil {
 		return groupcomm.View{}
 	}
 	if n > uint64(d.remaining()/encMinMemberSize) {
-		d.fail("%s: %d members cannot fit in the %d bytes left", field, n, d.remaining())
+		d.fail("%d members cannot fit in the %d bytes left", n, d.remaining())
 		return groupcomm.View{}
 	}
 	if n > 0 {
 		v.Members = make([]groupcomm.Member, n)
 		for i := range v.Members {
 			m := &v.Members[i]
-			m.ID.Node = groupcomm.NodeID(d.uvarint(field + " member node"))
-			m.ID.Incarnation = d.uvarint(field + " member incarnation")
-			m.Role = groupcomm.Role(d.byte(field + " member role"))
-			m.Donor.Node = groupcomm.NodeID(d.uvarint(field + " member donor node"))
-			m.Donor.Incarnation = d.uvarint(field + " member donor incarnation")
+			m.ID.Node = groupcomm.NodeID(d.uvarint("member node"))
+			m.ID.Incarnation = d.uvarint("member incarnation")
+			m.Role = groupcomm.Role(d.byte("member role"))
+			m.Donor.Node = groupcomm.NodeID(d.uvarint("member donor node"))
+			m.Donor.Incarnation = d.uvarint("member donor incarnation")
 		}
 	}
 	if d.err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
@@ -314,16 +315,39 @@ func TestDecodeMutations(t *testing.T) {
 }
 
 func TestDecodeAllocationBounded(t *testing.T) {
-	// A count that claims far more than the input holds is refused before
-	// anything is allocated.
-	b := []byte{tagHardStateV1, 0}
+	// Counts and lengths that claim far more than the input holds are
+	// refused before anything is allocated for them.
+	hs := []byte{tagHardStateV1, 0}
 	for range 2 + 6 + 7 {
-		b = append(b, 0)
+		hs = append(hs, 0)
 	}
-	b = appendUvarint(b, 1<<40)
-	allocs := testing.AllocsPerRun(10, func() { _, _ = decodeHardState(b) })
-	if allocs > 8 {
-		t.Fatalf("decoding a corrupt count allocated %v times", allocs)
+	hs = appendUvarint(hs, 1<<22) // 4M members: 160 MiB if trusted
+	hs = append(hs, make([]byte, 64)...)
+	e := appendUvarint([]byte{tagEntryV1, 1, 1, 1, 1, 1}, 1<<28)
+	e = append(e, make([]byte, 64)...)
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"members", func() { _, _ = decodeHardState(hs) }},
+		{"payload", func() { _, _ = decodeEntry(e) }},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 10 {
+			c.f()
+		}
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+			t.Errorf("%s: decoding a corrupt count allocated %d bytes", c.name, n)
+		}
+	}
+	// A valid hard state decodes with few allocations: the members and
+	// the accepted view.
+	full := hardStateTable()[2]
+	enc := appendHardState(nil, &full)
+	if n := testing.AllocsPerRun(100, func() { _, _ = decodeHardState(enc) }); n > 3 {
+		t.Errorf("decoding a hard state allocates %v times", n)
 	}
 }
 
