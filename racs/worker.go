@@ -63,6 +63,7 @@ func (w *worker) run(ticks <-chan time.Time, stop <-chan struct{}) {
 				if g.core != nil && !g.stopped.Load() {
 					g.core.Tick()
 					g.tickTransfers()
+					g.publish() // freshness for "any" reads ages with ticks
 					w.markDirty(g)
 				}
 			}
