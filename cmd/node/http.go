@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/quicksilver-go/quicksilver/kv"
+	"github.com/quicksilver-go/quicksilver/racs"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// The node API is a small HTTP surface for tests, the load generator and
+// operators until the dispatcher (the real front door) exists: a kv per
+// group, and the node's status. Errors map to status codes in one place
+// (writeError).
+
+const maxBody = 1 << 20
+
+func (n *node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /v1/groups/{g}/kv/{key}", n.handlePut)
+	mux.HandleFunc("GET /v1/groups/{g}/kv/{key}", n.handleGet)
+	mux.HandleFunc("GET /status", n.handleStatus)
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", n.handleReady)
+	return mux
+}
+
+func (n *node) group(w http.ResponseWriter, r *http.Request) (*racs.Group, bool) {
+	id, err := strconv.ParseUint(r.PathValue("g"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_group", "group must be a number")
+		return nil, false
+	}
+	g, err := n.host.Group(replica.GroupID(id))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "unknown_group", err.Error())
+		return nil, false
+	}
+	return g, true
+}
+
+func (n *node) handlePut(w http.ResponseWriter, r *http.Request) {
+	g, ok := n.group(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	res, err := g.Submit(ctx, kv.Encode(kv.OpPut, r.PathValue("key"), body), r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		writeRacsError(w, err)
+		return
+	}
+	w.Header().Set("QS-Token", formatToken(res.Token))
+	w.Header().Set("QS-View", strconv.FormatUint(res.View, 10))
+	writeJSON(w, http.StatusOK, map[string]any{"token": formatToken(res.Token), "view": res.View})
+}
+
+func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
+	g, ok := n.group(w, r)
+	if !ok {
+		return
+	}
+	level := racs.Any
+	switch r.URL.Query().Get("consistency") {
+	case "", "any":
+	case "session":
+		level = racs.Session
+	case "strict":
+		level = racs.Strict
+	default:
+		writeError(w, http.StatusBadRequest, "bad_consistency", "consistency must be any, session or strict")
+		return
+	}
+	tok, err := parseToken(r.URL.Query().Get("token"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	out, at, err := g.Query(ctx, kv.Encode(kv.OpGet, r.PathValue("key")), level, tok)
+	if err != nil {
+		writeRacsError(w, err)
+		return
+	}
+	w.Header().Set("QS-Token", formatToken(at))
+	if len(out) == 0 || out[0] != kv.StatusOK {
+		writeError(w, http.StatusNotFound, "not_found", "no such key")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(out[1:])
+}
+
+// groupStatus is one group's line in /status.
+type groupStatus struct {
+	Group     uint64 `json:"group"`
+	Status    string `json:"status"`
+	View      uint64 `json:"view"`
+	Role      string `json:"role"`
+	Sequencer string `json:"sequencer"`
+	Self      string `json:"self"`
+	Applied   uint64 `json:"applied"`
+	Restoring bool   `json:"restoring"`
+}
+
+func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	var out []groupStatus
+	for i := 1; i <= n.cfg.Groups; i++ {
+		g, err := n.host.Group(replica.GroupID(i))
+		if err != nil {
+			continue
+		}
+		in := g.Info()
+		out = append(out, groupStatus{Group: uint64(i), Status: in.Status.String(), View: in.View, Role: in.Role.String(),
+			Sequencer: in.Sequencer.String(), Self: in.Self.String(), Applied: g.Applied().Seq, Restoring: in.Restoring})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.ID, "groups": out, "members": n.memberList()})
+}
+
+func (n *node) handleReady(w http.ResponseWriter, _ *http.Request) {
+	for i := 1; i <= n.cfg.Groups; i++ {
+		g, err := n.host.Group(replica.GroupID(i))
+		if err != nil || g.Info().View == 0 {
+			writeError(w, http.StatusServiceUnavailable, "not_ready", fmt.Sprintf("group %d has no view yet", i))
+			return
+		}
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// writeRacsError maps racs errors to HTTP status codes (DESIGN §6).
+func writeRacsError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, racs.ErrOutcomeUnknown):
+		writeError(w, http.StatusGatewayTimeout, "outcome_unknown", err.Error())
+	case errors.Is(err, racs.ErrNotApplied), errors.Is(err, racs.ErrBusy), errors.Is(err, racs.ErrNoQuorum),
+		errors.Is(err, racs.ErrStale), errors.Is(err, racs.ErrStopped):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "not_applied", err.Error())
+	case errors.Is(err, racs.ErrBadToken):
+		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
+	case errors.Is(err, racs.ErrUnknownGroup):
+		writeError(w, http.StatusNotFound, "unknown_group", err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func formatToken(t racs.Token) string { return fmt.Sprintf("%d.%d", t.Incarnation, t.Seq) }
+
+func parseToken(s string) (racs.Token, error) {
+	if s == "" {
+		return racs.Token{}, nil
+	}
+	a, b, ok := strings.Cut(s, ".")
+	inc, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return racs.Token{}, fmt.Errorf("token %q is not INCARNATION.SEQ", s)
+	}
+	return racs.Token{Incarnation: inc, Seq: seq}, nil
+}
