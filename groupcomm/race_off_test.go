@@ -1,0 +1,5 @@
+//go:build !race
+
+package groupcomm
+
+const raceEnabled = false
