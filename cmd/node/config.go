@@ -34,6 +34,7 @@ type config struct {
 	LoadClients int
 	LoadFor     time.Duration
 	LoadSize    int
+	Demo        int
 }
 
 func defaultConfig() config {
@@ -62,6 +63,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.LoadClients, "load-clients", 0, "run this many closed-loop clients against local sequencer groups (QS_LOAD_CLIENTS)")
 	fs.DurationVar(&c.LoadFor, "load-for", 10*time.Second, "how long the built-in load runs (QS_LOAD_FOR)")
 	fs.IntVar(&c.LoadSize, "load-size", c.LoadSize, "update payload bytes for the built-in load (QS_LOAD_SIZE)")
+	fs.IntVar(&c.Demo, "demo", 0, "run an in-process demo cluster of this many nodes on loopback (QS_DEMO)")
 	// Environment twins: set flags not given on the command line.
 	set := map[string]bool{}
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +102,9 @@ func parseConfig(args []string) (config, error) {
 		c.Durability = racs.Memory
 	default:
 		return c, fmt.Errorf("-durability: %q is neither disk nor memory", *dur)
+	}
+	if c.Demo > 0 {
+		return c, nil // the demo fills in identities and addresses itself
 	}
 	return c, c.validate()
 }

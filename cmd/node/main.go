@@ -58,10 +58,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "qs-node: -log-level:", err)
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", cfg.ID)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.Demo == 0 {
+		logger = logger.With("node", cfg.ID)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, logger); err != nil {
+	if cfg.Demo > 0 {
+		err = runDemo(ctx, cfg, logger)
+	} else {
+		err = run(ctx, cfg, logger)
+	}
+	if err != nil {
 		logger.Error("node failed", "err", err)
 		os.Exit(1)
 	}
