@@ -149,7 +149,7 @@ func (n *Node) deliver(e *Entry) {
 	n.out.deliveries = append(n.out.deliveries, Delivery{Entry: *e, InView: n.view.ID, Duplicate: dup})
 	n.delivered = e.VS
 	n.noteDelivered(e.ID)
-	if n.seq != nil {
+	if n.seq != nil && len(n.seq.ordered) > 0 {
 		delete(n.seq.ordered, e.ID)
 	}
 }

@@ -58,7 +58,7 @@ func (n *Node) Multicast(payload []byte) (EntryID, error) {
 	o.pending[o.counter] = p
 	o.queue = append(o.queue, o.counter)
 	if n.seq != nil && n.status == StatusNormal {
-		n.order(id, payload)
+		n.order(id, payload, false)
 		p.sent, p.ordered = true, true
 	} else {
 		o.unsent++
@@ -77,7 +77,7 @@ func (n *Node) flushSubmits() {
 		// This member became the sequencer: order its own queue.
 		for _, c := range o.queue {
 			if p := o.pending[c]; p != nil && !p.sent {
-				n.order(EntryID{Origin: n.self, Counter: c}, p.payload)
+				n.order(EntryID{Origin: n.self, Counter: c}, p.payload, false)
 				p.sent, p.ordered = true, true
 			}
 		}

@@ -74,7 +74,10 @@ type Outcome struct {
 //     the Snapshots asked for; hand ReadStates and Outcomes to their waiters.
 //  4. Call Advance(rd).
 //
-// Ready is not called again before Advance.
+// Ready is not called again before Advance. Entries and Deliveries belong
+// to the node again after Advance (their arrays are reused): copy what
+// must outlive it. Messages, and the entries and payloads they carry, are
+// never reused, so a transport may hold them.
 type Ready struct {
 	HardState     *HardState
 	TruncateAbove *Viewstamp

@@ -69,7 +69,10 @@ func (n *Node) Ready() Ready {
 func (n *Node) Advance(rd Ready) {
 	o := &n.out
 	n.hsDirty = false
-	*o = outbox{readyHeld: o.readyHeld}
+	// Entries and Deliveries keep their arrays for the next Ready (the
+	// caller is done with them at Advance); Messages never do: a transport
+	// may still hold them.
+	*o = outbox{readyHeld: o.readyHeld, entries: clearEntries(o.entries), deliveries: clearDeliveries(o.deliveries)}
 	if n.seq == nil || n.status != StatusNormal {
 		for i := range n.seqPeers() {
 			n.seq.peers[i].forceFrame = false
@@ -122,4 +125,15 @@ func (n *Node) compact() {
 	if n.elog.base.Seq+uint64(n.cfg.MaxFrameEntries) < upto.Seq {
 		n.elog.compactTo(upto.Seq)
 	}
+}
+
+// clearEntries empties s for reuse, dropping its payload references.
+func clearEntries(s []Entry) []Entry {
+	clear(s)
+	return s[:0]
+}
+
+func clearDeliveries(s []Delivery) []Delivery {
+	clear(s)
+	return s[:0]
 }

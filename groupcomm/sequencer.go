@@ -14,6 +14,7 @@ type seqState struct {
 	ordered      map[EntryID]struct{} // ordered in this view, not yet delivered
 	lastProgress uint64               // tick of the last stable advance (or of becoming sequencer)
 	muted        bool
+	soloQuorum   bool   // Q(w) = 1: own entries are stable once persisted
 	muteProbe    uint64 // frame of the last probe sent while muted
 	lastFrame    uint64 // tick of the last frame sent to anyone
 }
@@ -33,7 +34,7 @@ type peer struct {
 }
 
 func (n *Node) becomeSequencer() {
-	s := &seqState{ordered: map[EntryID]struct{}{}, lastProgress: n.now}
+	s := &seqState{ordered: map[EntryID]struct{}{}, lastProgress: n.now, soloQuorum: n.quorum(&n.view) == 1}
 	for _, m := range n.view.Members {
 		if m.ID == n.self {
 			continue
@@ -70,12 +71,17 @@ func (s *seqState) peer(id MemberID) *peer {
 }
 
 // order appends a new entry of the installed view.
-func (n *Node) order(id EntryID, payload []byte) {
+// order appends a new entry of the installed view. remote says it came
+// in a Submit: only those are remembered until delivered, to skip a
+// resent Submit (own entries are never submitted twice in a view).
+func (n *Node) order(id EntryID, payload []byte, remote bool) {
 	e := Entry{VS: Viewstamp{View: n.view.ID, Seq: n.elog.last().Seq + 1}, ID: id, Payload: payload}
 	n.elog.append(e)
 	n.out.entries = append(n.out.entries, e)
-	n.seq.ordered[id] = struct{}{}
-	if len(n.view.Members) == 1 || n.view.Quorum() == 1 {
+	if remote {
+		n.seq.ordered[id] = struct{}{}
+	}
+	if n.seq.soloQuorum {
 		n.out.stableDue = true
 	}
 }
@@ -103,7 +109,7 @@ func (n *Node) onSubmit(m *Message) {
 		if n.elog.last().Seq-n.stable.Seq >= uint64(n.cfg.Window) {
 			return // window full: the origin resends after TickRTO
 		}
-		n.order(e.ID, e.Payload)
+		n.order(e.ID, e.Payload, true)
 	}
 }
 

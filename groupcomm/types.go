@@ -210,7 +210,15 @@ func (v *View) VoterRank(id MemberID) int {
 }
 
 // Quorum returns Q(w) = ⌊voters/2⌋+1.
-func (v *View) Quorum() int { return len(v.Voters())/2 + 1 }
+func (v *View) Quorum() int {
+	n := 0
+	for _, m := range v.Members {
+		if m.Role == Voter {
+			n++
+		}
+	}
+	return n/2 + 1
+}
 
 // Equal reports whether two view records are identical.
 func (v *View) Equal(o *View) bool {
