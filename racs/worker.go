@@ -64,7 +64,9 @@ func (w *worker) run(ticks <-chan time.Time, stop <-chan struct{}) {
 					g.core.Tick()
 					g.tickTransfers()
 					g.publish() // freshness for "any" reads ages with ticks
-					w.markDirty(g)
+					if g.core.HasReady() {
+						w.markDirty(g) // an idle group's tick produces nothing
+					}
 				}
 			}
 		}
@@ -238,6 +240,7 @@ func (w *worker) processReady() {
 // read states and outcomes.
 func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 	if len(rd.Deliveries) > 0 {
+		self := g.core.Info().Self
 		g.smMu.Lock()
 		for i := range rd.Deliveries {
 			d := &rd.Deliveries[i]
@@ -248,7 +251,7 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 			g.applied.Store(d.VS.Seq)
 			g.lastApplied = d.VS
 			g.sinceSnap++
-			if d.ID.Origin == g.core.Info().Self {
+			if d.ID.Origin == self {
 				if c, ok := g.futures[d.ID]; ok {
 					delete(g.futures, d.ID)
 					c <- submitResult{res: Result{Data: res, Token: Token{g.cfg.Incarnation, d.VS.Seq}, View: d.InView}}
