@@ -208,7 +208,7 @@ func (n *Node) installRecord(v View) {
 	f.pendingCommit, f.pendingAccept = nil, nil
 	f.retain = Viewstamp{}
 	vc := &n.vc
-	vc.active, vc.wanting, vc.frozenSince, vc.maxRound = false, false, 0, 0
+	vc.active, vc.wanting, vc.frozenSince, vc.maxRound, vc.lastWaiting = false, false, 0, 0, nil
 	vc.promises, vc.proposal, vc.acceptedBy = vc.promises[:0], nil, nil
 }
 

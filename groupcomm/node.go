@@ -271,6 +271,10 @@ type Info struct {
 	// while it is below Config.TickStale (A13).
 	TicksSinceSequencer uint64
 	Pending             int
+	// WaitingFor lists, while this member runs a view change (after a
+	// total outage, say), the voters whose answer it still needs (L8's
+	// restart-readiness report).
+	WaitingFor []MemberID
 }
 
 // Info returns the member's current positions.
@@ -284,7 +288,26 @@ func (n *Node) Info() Info {
 	if n.seq == nil {
 		i.TicksSinceSequencer = n.now - n.follower.lastHeard
 	}
+	if n.vc.active {
+		i.WaitingFor = n.waitingFor()
+	} else if n.status == StatusRecovering || n.status == StatusFrozen {
+		i.WaitingFor = n.vc.lastWaiting // from the last attempt
+	}
 	return i
+}
+
+// waitingFor lists the voters the running view-change attempt still needs.
+func (n *Node) waitingFor() []MemberID {
+	vc := &n.vc
+	var out []MemberID
+	for _, id := range n.view.Voters() {
+		switch {
+		case vc.phase == phasePrepare && !vc.promisedBy(id),
+			vc.phase == phaseAccept && !vc.acceptedByHas(id):
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // CanServeAny reports whether an "any" read may be served here now (A13):

@@ -72,3 +72,35 @@ func TestSmokeSequencerCrash(t *testing.T) {
 		}
 	}
 }
+
+// After a total outage, a returning voter that cannot reach Q(w) waits and
+// says whom it waits for (L8).
+func TestRestartReportsWhomItWaitsFor(t *testing.T) {
+	c := newCluster(3, 3, plantedBugs{})
+	c.multicast(1, "x")
+	for i := 0; i < 100 && !c.settled(); i++ {
+		c.runStep(true)
+	}
+	for _, id := range c.order {
+		c.crash(id)
+	}
+	c.restart(2)
+	for i := 0; i < 200; i++ {
+		c.runStep(true)
+	}
+	in := c.members[2].n.Info()
+	if in.Status == StatusNormal {
+		t.Fatalf("a lone returner installed a view: %+v", in)
+	}
+	if len(in.WaitingFor) != 2 {
+		t.Fatalf("waiting for %v, want the two other voters", in.WaitingFor)
+	}
+	c.restart(1)
+	c.restart(3)
+	for i := 0; i < 600 && !c.settled(); i++ {
+		c.runStep(true)
+	}
+	if !c.settled() {
+		t.Fatal("the group did not come back once a quorum returned")
+	}
+}

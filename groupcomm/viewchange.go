@@ -1,11 +1,14 @@
 package groupcomm
 
+import "fmt"
+
 // vcState is a member's view-change state for instance w (its installed
 // view): election timers, and, while it proposes, the Paxos phases.
 type vcState struct {
 	wanting     bool
 	wantSince   uint64
 	deferUntil  uint64 // gave way to another proposer until then
+	lastWaiting []MemberID
 	jitter      uint64
 	frozenSince uint64
 	maxRound    uint64
@@ -103,7 +106,8 @@ func (n *Node) tickViewChange() {
 	vc := &n.vc
 	if vc.active {
 		if n.now-vc.phaseStart >= uint64(3*n.cfg.TickVC)+vc.jitter {
-			n.logf("view change attempt timed out", "ballot", vc.ballot)
+			vc.lastWaiting = n.waitingFor()
+			n.logf("view change attempt timed out", "ballot", vc.ballot, "waiting_for", fmt.Sprint(vc.lastWaiting))
 			vc.active = false
 			vc.wantSince, vc.jitter = n.now, n.jitter()
 			return

@@ -116,6 +116,9 @@ type groupStatus struct {
 	Self      string `json:"self"`
 	Applied   uint64 `json:"applied"`
 	Restoring bool   `json:"restoring"`
+	// WaitingFor: the voters a view change here still waits for (after a
+	// total outage: who must come back).
+	WaitingFor []string `json:"waiting_for,omitempty"`
 }
 
 func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
@@ -126,8 +129,12 @@ func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
 			continue
 		}
 		in := g.Info()
-		out = append(out, groupStatus{Group: uint64(i), Status: in.Status.String(), View: in.View, Role: in.Role.String(),
-			Sequencer: in.Sequencer.String(), Self: in.Self.String(), Applied: g.Applied().Seq, Restoring: in.Restoring})
+		st := groupStatus{Group: uint64(i), Status: in.Status.String(), View: in.View, Role: in.Role.String(),
+			Sequencer: in.Sequencer.String(), Self: in.Self.String(), Applied: g.Applied().Seq, Restoring: in.Restoring}
+		for _, w := range in.WaitingFor {
+			st.WaitingFor = append(st.WaitingFor, w.String())
+		}
+		out = append(out, st)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.ID, "groups": out, "members": n.memberList()})
 }
