@@ -95,8 +95,8 @@ func (n *Node) queueSnapshot(to MemberID) {
 // tickLearner: a restoring learner re-asks its donor; a restored learner
 // re-sends Ready until promoted.
 func (n *Node) tickLearner() {
-	me, ok := n.view.Lookup(n.self)
-	if !ok || me.Role != Learner || n.status != StatusNormal {
+	me := n.self_
+	if me.Role != Learner || n.status != StatusNormal {
 		return
 	}
 	f := &n.follower

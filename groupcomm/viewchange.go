@@ -100,7 +100,7 @@ func (n *Node) tickViewChange() {
 		return
 	}
 	n.resendCommit()
-	if !n.isAcceptor(&n.view, n.self) {
+	if n.self_.Role != Voter && !n.cfg.bugs.learnersVote {
 		return
 	}
 	vc := &n.vc

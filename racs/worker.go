@@ -63,7 +63,7 @@ func (w *worker) run(ticks <-chan time.Time, stop <-chan struct{}) {
 				if g.core != nil && !g.stopped.Load() {
 					g.core.Tick()
 					g.tickTransfers()
-					g.publish() // freshness for "any" reads ages with ticks
+					g.anyOK.Store(g.core.CanServeAny()) // freshness ages with ticks
 					if g.core.HasReady() {
 						w.markDirty(g) // an idle group's tick produces nothing
 					}
