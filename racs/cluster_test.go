@@ -450,3 +450,47 @@ func TestMemoryMemberRestartsAsNewIncarnation(t *testing.T) {
 		t.Fatalf("applied %d, want 15", n)
 	}
 }
+
+// A donor that dies in the middle of a state transfer: the learner gets a
+// new snapshot (a new id, from offset 0) from another voter and ends with
+// the same state (S9, L6).
+func TestDonorDiesMidTransfer(t *testing.T) {
+	c := newTCluster(t, 3, racs.Disk)
+	payload := strings.Repeat("x", 100)
+	for i := range 200 {
+		if _, err := c.submit(1, fmt.Sprint(i, payload), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.net.SetDelay(time.Millisecond, time.Millisecond)
+	g4 := c.start(4, []groupcomm.NodeID{1, 2, 3})
+	// Wait until the transfer is under way, then kill its donor.
+	deadline := time.Now().Add(10 * time.Second)
+	var donor groupcomm.NodeID
+	for {
+		if p, ok := g4.Transfer(); ok && p.Received > 0 && p.Received < p.Size {
+			v := g4.View()
+			m, _ := v.LookupNode(4)
+			donor = m.Donor.Node
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no transfer in progress seen")
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	t.Logf("killing donor %d mid-transfer", donor)
+	c.kill(donor)
+	for id := range c.hosts {
+		c.hosts[id].SetSuspected(donor, true)
+	}
+	c.net.SetDelay(0, 0)
+	for i := range 10 {
+		if _, err := c.submit(1, fmt.Sprint("after", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(strings.Split(c.waitConverged(), ",")); n != 210 {
+		t.Fatalf("applied %d, want 210", n)
+	}
+}

@@ -69,6 +69,7 @@ type Group struct {
 	readID       atomic.Uint64
 	anyOK        atomic.Bool
 	xferProgress atomic.Value
+	viewRec      atomic.Value // groupcomm.View
 }
 
 type submitResult struct {
@@ -93,6 +94,15 @@ func (g *Group) Info() groupcomm.Info {
 		return v
 	}
 	return groupcomm.Info{}
+}
+
+// View returns the clone's installed view record (refreshed after each
+// batch).
+func (g *Group) View() groupcomm.View {
+	if v, ok := g.viewRec.Load().(groupcomm.View); ok {
+		return v
+	}
+	return groupcomm.View{}
 }
 
 // Applied returns the token of the last applied update.

@@ -135,6 +135,7 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 		core.SetSuspected(n, true)
 	}
 	g.core = core
+	g.viewRec.Store(core.View())
 	g.publish()
 	h.mu.Lock()
 	h.mu.groups[gc.Group] = g

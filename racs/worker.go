@@ -266,6 +266,7 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 	}
 	if rd.NewView != nil {
 		g.view.Store(rd.NewView.ID)
+		g.viewRec.Store(rd.NewView.Clone())
 		w.host.log.Debug("view installed", "node", w.host.cfg.Node, "group", g.id, "view", rd.NewView.String())
 	}
 	for _, s := range rd.Snapshots {
