@@ -1,0 +1,41 @@
+package groupcomm_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLayering enforces DESIGN §2: imports point only downward.
+// groupcomm imports nothing of the project; replica only groupcomm; racs
+// only groupcomm and replica.
+func TestLayering(t *testing.T) {
+	const mod = "github.com/quicksilver-go/quicksilver"
+	allowed := map[string][]string{
+		"groupcomm": {"groupcomm"},
+		"replica":   {"groupcomm", "replica"},
+		"racs":      {"groupcomm", "replica", "racs"},
+		"kv":        {"kv"},
+	}
+	for pkg, ok := range allowed {
+		out, err := exec.Command("go", "list", "-deps", mod+"/"+pkg).Output()
+		if err != nil {
+			t.Skipf("go list unavailable: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if !strings.HasPrefix(dep, mod+"/") {
+				continue
+			}
+			rel := strings.TrimPrefix(dep, mod+"/")
+			found := false
+			for _, a := range ok {
+				if rel == a {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s imports %s: imports must point downward", pkg, rel)
+			}
+		}
+	}
+}
