@@ -184,7 +184,7 @@ func (n *Node) truncateAbove(cut Viewstamp) {
 // installRecord makes v the installed view and resets per-view state.
 func (n *Node) installRecord(v View) {
 	n.view = v
-	n.self_, _ = v.Lookup(n.self)
+	n.selfRec, _ = v.Lookup(n.self)
 	if len(n.history) == 0 || n.history[len(n.history)-1].ID < v.ID {
 		n.history = append(n.history, v.Clone())
 		if len(n.history) > maxHistory {

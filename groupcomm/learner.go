@@ -95,7 +95,7 @@ func (n *Node) queueSnapshot(to MemberID) {
 // tickLearner: a restoring learner re-asks its donor; a restored learner
 // re-sends Ready until promoted.
 func (n *Node) tickLearner() {
-	me := n.self_
+	me := n.selfRec
 	if me.Role != Learner || n.status != StatusNormal {
 		return
 	}

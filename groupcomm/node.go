@@ -55,7 +55,7 @@ type Node struct {
 	status    Status
 	restoring bool // a learner that has not restored a snapshot yet
 	view      View
-	self_     Member // this member's record in view (zero if absent)
+	selfRec   Member // this member's record in view (zero if absent)
 	history   []View // installed view records, oldest first (bounded)
 	hs        HardState
 	hsDirty   bool
@@ -217,7 +217,7 @@ func Restart(cfg Config, st RestartState) (*Node, error) {
 	n.hsDirty = true
 	n.origin.counter = n.hs.OriginEpoch << originEpochShift
 	n.view = st.HardState.Installed.Clone()
-	n.self_, _ = n.view.Lookup(n.self)
+	n.selfRec, _ = n.view.Lookup(n.self)
 	n.history = []View{n.view}
 	// Keep the persisted entries at and below Applied too: a member that
 	// lags may fetch them from this one.
@@ -281,7 +281,7 @@ type Info struct {
 
 // Info returns the member's current positions.
 func (n *Node) Info() Info {
-	m := n.self_
+	m := n.selfRec
 	i := Info{
 		Self: n.self, Status: n.status, View: n.view.ID, Role: m.Role, Restoring: n.restoring,
 		Sequencer: n.view.Sequencer(), Held: n.elog.last(), Stable: n.stable, Delivered: n.delivered,

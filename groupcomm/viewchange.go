@@ -100,7 +100,7 @@ func (n *Node) tickViewChange() {
 		return
 	}
 	n.resendCommit()
-	if n.self_.Role != Voter && !n.cfg.bugs.learnersVote {
+	if n.selfRec.Role != Voter && !n.cfg.bugs.learnersVote {
 		return
 	}
 	vc := &n.vc

@@ -1,6 +1,7 @@
 package racs
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -258,6 +259,8 @@ func (h *Host) isSuspected(n groupcomm.NodeID) bool {
 	defer h.mu.Unlock()
 	return h.mu.suspected[n]
 }
+
+var ctxBackground = context.Background()
 
 // commitReq is one worker's writes waiting for the committer.
 type commitReq struct {

@@ -2,15 +2,12 @@ package racs
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"hash/crc64"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
-
-var ctxBackground = context.Background()
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
 
