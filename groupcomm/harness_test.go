@@ -80,6 +80,15 @@ type member struct {
 	// snapshot in flight from a donor: delivered on a later step
 	removed      bool
 	lastAccepted Ballot
+	idle         uint64 // ticks skipped while quiescent (lazyTicks)
+}
+
+// wake hands the node the ticks it skipped while quiescent.
+func (m *member) wake() {
+	if m.idle > 0 && m.n != nil {
+		m.n.Elapse(m.idle)
+	}
+	m.idle = 0
 }
 
 // incAt returns the incarnation the member had at journal index i.
@@ -120,6 +129,7 @@ type cluster struct {
 	nextRead    uint64
 	autoSuspect bool
 	autoRejoin  bool
+	lazyTicks   bool            // skip ticks of quiescent nodes (Quiescent/Elapse)
 	leaving     map[NodeID]bool // members that left: not rejoined
 	initialN    int
 	logger      *slog.Logger
@@ -354,6 +364,7 @@ func (c *cluster) deliverDue() {
 		if c.cutoff[[2]NodeID{e.m.From.Node, e.m.To.Node}] {
 			continue
 		}
+		m.wake()
 		if err := m.n.Step(e.m); err != nil {
 			panic(err)
 		}
@@ -371,6 +382,7 @@ func (c *cluster) deliverSnapshots() {
 		if m == nil || !m.up || m.id != s.to || c.cutoff[[2]NodeID{s.from.Node, s.to.Node}] {
 			continue
 		}
+		m.wake()
 		if err := m.n.Restore(s.pos, s.dedup); err != nil {
 			continue
 		}
@@ -396,6 +408,11 @@ func (c *cluster) runStep(tick bool) {
 	for _, id := range c.order {
 		m := c.members[id]
 		if m.up && m.n != nil && tick {
+			if c.lazyTicks && m.n.Quiescent() {
+				m.idle++ // as racs does: an idle group is not ticked
+				continue
+			}
+			m.wake()
 			m.n.Tick()
 		}
 	}
@@ -519,6 +536,7 @@ func (c *cluster) multicast(id NodeID, payload string) (EntryID, error) {
 	if !m.up || m.n == nil {
 		return EntryID{}, ErrNotNormal
 	}
+	m.wake()
 	return m.n.Multicast([]byte(payload))
 }
 
@@ -529,6 +547,7 @@ func (c *cluster) strictRead(id NodeID) {
 	}
 	c.nextRead++
 	c.reads[c.nextRead] = readRec{node: id, minSeq: c.maxAcked}
+	m.wake()
 	m.n.ReadIndex(c.nextRead)
 }
 

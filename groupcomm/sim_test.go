@@ -31,7 +31,9 @@ type simParams struct {
 	// crashAcceptorP crashes a member right after it accepted a proposal
 	// (a nemesis aimed at view changes: amnesia, lost Commits).
 	crashAcceptorP float64
-	steps          int
+	// lazyTicks skips the ticks of quiescent members, as racs does.
+	lazyTicks bool
+	steps     int
 }
 
 func drawParams(rng *rand.Rand, steps int) simParams {
@@ -49,6 +51,7 @@ func drawParams(rng *rand.Rand, steps int) simParams {
 		mcastP:         0.6,
 		readP:          0.1,
 		crashAcceptorP: []float64{0, 0, 0.1, 0.3}[rng.IntN(4)],
+		lazyTicks:      rng.IntN(2) == 0,
 		steps:          steps,
 	}
 }
@@ -71,6 +74,7 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 		c.enableTrace()
 	}
 	c.dropRate, c.dupRate, c.maxDelay = p.dropRate, p.dupRate, p.maxDelay
+	c.lazyTicks = p.lazyTicks
 	c.tracef("seed %d params %+v", seed, p)
 	submitted := map[EntryID]string{}
 	left := map[NodeID]bool{} // removed after leaving: gone for good

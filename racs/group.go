@@ -56,6 +56,7 @@ type Group struct {
 	sinceSnap   uint64
 	lastApplied groupcomm.Viewstamp
 	inBatch     bool
+	idleTicks   uint64 // ticks skipped while quiescent
 
 	// smMu: Apply/Restore hold it for writing, Query for reading.
 	smMu sync.RWMutex

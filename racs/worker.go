@@ -59,14 +59,27 @@ func (w *worker) run(ticks <-chan time.Time, stop <-chan struct{}) {
 				}
 			}
 		case <-ticks:
+			stale := uint64(max(w.host.cfg.Core.TickStale, 1))
 			for _, g := range w.order {
-				if g.core != nil && !g.stopped.Load() {
-					g.core.Tick()
-					g.tickTransfers()
-					g.anyOK.Store(g.core.CanServeAny()) // freshness ages with ticks
-					if g.core.HasReady() {
-						w.markDirty(g) // an idle group's tick produces nothing
+				if g.core == nil || g.stopped.Load() {
+					continue
+				}
+				if len(g.outXfer) == 0 && g.core.Quiescent() {
+					// An idle group costs nothing: its ticks are counted and
+					// handed over at once when something arrives. "any" reads
+					// age with them.
+					g.idleTicks++
+					if g.idleTicks == stale {
+						g.anyOK.Store(false)
 					}
+					continue
+				}
+				g.wake()
+				g.core.Tick()
+				g.tickTransfers()
+				g.anyOK.Store(g.core.CanServeAny()) // freshness ages with ticks
+				if g.core.HasReady() {
+					w.markDirty(g)
 				}
 			}
 		}
@@ -90,6 +103,7 @@ func (w *worker) handle(ev any) {
 			w.reply(e, g.stopError())
 			return
 		}
+		g.wake()
 		if e.submit != nil {
 			w.submit(g, e)
 		} else {
@@ -102,6 +116,7 @@ func (w *worker) handle(ev any) {
 		if g == nil || g.stopped.Load() {
 			return
 		}
+		g.wake()
 		switch {
 		case e.Msg != nil:
 			if err := g.core.Step(*e.Msg); err != nil {
@@ -116,6 +131,7 @@ func (w *worker) handle(ev any) {
 	case suspicion:
 		for _, g := range w.order {
 			if g.core != nil {
+				g.wake()
 				g.core.SetSuspected(e.node, e.on)
 				w.markDirty(g)
 			}
@@ -399,6 +415,15 @@ func (w *worker) stopGroup(g *Group, err error) {
 func (w *worker) stopAll(err error) {
 	for _, g := range w.order {
 		w.stopGroup(g, err)
+	}
+}
+
+// wake hands a quiescent group the ticks it skipped, before anything else
+// reaches its core.
+func (g *Group) wake() {
+	if g.idleTicks > 0 {
+		g.core.Elapse(g.idleTicks)
+		g.idleTicks = 0
 	}
 }
 
