@@ -31,6 +31,11 @@
 //		}
 //	}
 //
+// A caller with many groups need not tick an idle one: while Quiescent
+// reports true no timer can fire, so the caller may count the ticks and
+// hand them over with Elapse before the next Step, Multicast, Propose,
+// ReadIndex or Restore (racs does; the simulation runs half its seeds so).
+//
 // Ready documents each field's duty. In short: nothing leaves before the
 // state it reports is durable (S4): an Ack after its entries, a Promise
 // after the promised ballot, an Accepted after the accepted proposal and

@@ -10,7 +10,10 @@
 // called from any goroutine: Submit hands the update to the worker and
 // waits for its result; Query runs on the caller's goroutine under a read
 // lock that Apply never holds at the same time. One ticker drives every
-// group; an idle group costs a Tick call per tick and nothing else.
+// group; a quiescent group (groupcomm's Quiescent: nothing in flight, no
+// timer that could fire) is not ticked at all — its skipped ticks are
+// handed to its core at once (Elapse) when something arrives — so an idle
+// group costs nothing.
 //
 // # The Ready loop (groupcomm's contract)
 //

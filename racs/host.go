@@ -14,7 +14,7 @@ import (
 // Host runs many groups on one node: it routes incoming packets to them,
 // owns the workers that drive them and the committer that batches their
 // durable writes (one fsync for every group writing at the same moment).
-// An idle group costs a Tick call per tick and nothing else.
+// An idle group costs nothing: quiescent groups are not ticked.
 type Host struct {
 	cfg     Config
 	log     *slog.Logger
