@@ -165,9 +165,11 @@ func TestShutdownIsFailedAndRestartRejoins(t *testing.T) {
 			m, _ := n.Lookup(3)
 			return m.State == StateAlive && m.Addr == "127.0.0.1:29003" && m.GossipAddr == back.LocalAddr()
 		})
-		if tys := n.rec.types(3); len(tys) == 0 || tys[len(tys)-1] != EventJoin && tys[len(tys)-1] != EventUpdate {
-			t.Errorf("node %d: events for 3: %v", n.cfg.NodeID, tys)
-		}
+		// Events arrive asynchronously: wait for the one that says so.
+		waitFor(t, 5*time.Second, "a join or update event for the restarted node", func() bool {
+			tys := n.rec.types(3)
+			return len(tys) > 0 && (tys[len(tys)-1] == EventJoin || tys[len(tys)-1] == EventUpdate)
+		})
 	}
 }
 
