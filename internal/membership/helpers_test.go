@@ -174,6 +174,21 @@ func (r *recorder) hasAfter(typ EventType, id groupcomm.NodeID, t0 time.Time) bo
 	return false
 }
 
+// eventually waits (up to d) for an event of type typ about id after t0:
+// events reach the recorder asynchronously, after the state they report.
+func (r *recorder) eventually(d time.Duration, typ EventType, id groupcomm.NodeID, t0 time.Time) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if r.hasAfter(typ, id, t0) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (r *recorder) has(typ EventType, id groupcomm.NodeID) bool {
 	_, _, ok := r.find(typ, id)
 	return ok

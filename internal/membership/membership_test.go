@@ -31,7 +31,7 @@ func TestJoinSeesAllAliveAndResolves(t *testing.T) {
 			t.Errorf("Resolve(99) found an unknown node")
 		}
 		for _, o := range ns {
-			if o != n && !n.rec.has(EventJoin, o.cfg.NodeID) {
+			if o != n && !n.rec.eventually(5*time.Second, EventJoin, o.cfg.NodeID, time.Time{}) {
 				t.Errorf("node %d: no join event for %d", n.cfg.NodeID, o.cfg.NodeID)
 			}
 		}

@@ -114,7 +114,7 @@ func TestRejoinHealsLongPartition(t *testing.T) {
 	}
 	for i, n := range ab {
 		other := ab[1-i].cfg.NodeID
-		if !n.rec.hasAfter(EventJoin, other, healed) {
+		if !n.rec.eventually(5*time.Second, EventJoin, other, healed) {
 			t.Errorf("node %d: no join event for %d after healing: %v", n.cfg.NodeID, other, n.rec.types(other))
 		}
 	}
