@@ -236,6 +236,35 @@ func (c *cluster) tracef(format string, args ...any) {
 	}
 }
 
+// persist writes a Ready's truncation, entries and HardState to the
+// member's simulated disk (nothing for a memory member).
+func (m *member) persist(rd *Ready) {
+	if m.memory {
+		return
+	}
+	d := &m.disk
+	if rd.TruncateAbove != nil {
+		t := rd.TruncateAbove.Seq
+		i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq > t })
+		d.log = d.log[:i:i]
+	}
+	for _, e := range rd.Entries {
+		if n := len(d.log); n > 0 && e.VS.Seq <= d.log[n-1].VS.Seq {
+			i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq >= e.VS.Seq })
+			d.log = d.log[:i:i]
+		}
+		if n := len(d.log); n > 0 && e.VS.Seq != d.log[n-1].VS.Seq+1 {
+			d.log = d.log[:0:0] // a gap (after a snapshot): start over
+		}
+		d.log = append(d.log, e)
+	}
+	if rd.HardState != nil {
+		hs := *rd.HardState
+		d.hs = &hs
+	}
+	d.stable = rd.StableHint
+}
+
 // handleReady drives one node's Ready exactly as the Ready contract says.
 func (c *cluster) handleReady(m *member) bool {
 	if !m.up || m.n == nil || !m.n.HasReady() {
@@ -243,29 +272,7 @@ func (c *cluster) handleReady(m *member) bool {
 	}
 	rd := m.n.Ready()
 	// 1. persist
-	if !m.memory {
-		d := &m.disk
-		if rd.TruncateAbove != nil {
-			t := rd.TruncateAbove.Seq
-			i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq > t })
-			d.log = d.log[:i:i]
-		}
-		for _, e := range rd.Entries {
-			if n := len(d.log); n > 0 && e.VS.Seq <= d.log[n-1].VS.Seq {
-				i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq >= e.VS.Seq })
-				d.log = d.log[:i:i]
-			}
-			if n := len(d.log); n > 0 && e.VS.Seq != d.log[n-1].VS.Seq+1 {
-				d.log = d.log[:0:0] // a gap (after a snapshot): start over
-			}
-			d.log = append(d.log, e)
-		}
-		if rd.HardState != nil {
-			hs := *rd.HardState
-			d.hs = &hs
-		}
-		d.stable = rd.StableHint
-	}
+	m.persist(&rd)
 	// 2. send
 	for _, msg := range rd.Messages {
 		c.sendMsg(msg)

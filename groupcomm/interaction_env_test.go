@@ -3,7 +3,6 @@ package groupcomm
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -453,29 +452,7 @@ func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose boo
 			add("(memory member: nothing written)")
 		}
 	}
-	if !m.memory {
-		d := &m.disk
-		if rd.TruncateAbove != nil {
-			t := rd.TruncateAbove.Seq
-			i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq > t })
-			d.log = d.log[:i:i]
-		}
-		for _, en := range rd.Entries {
-			if n := len(d.log); n > 0 && en.VS.Seq <= d.log[n-1].VS.Seq {
-				i := sort.Search(len(d.log), func(i int) bool { return d.log[i].VS.Seq >= en.VS.Seq })
-				d.log = d.log[:i:i]
-			}
-			if n := len(d.log); n > 0 && en.VS.Seq != d.log[n-1].VS.Seq+1 {
-				d.log = d.log[:0:0]
-			}
-			d.log = append(d.log, en)
-		}
-		if rd.HardState != nil {
-			hs := *rd.HardState
-			d.hs = &hs
-		}
-		d.stable = rd.StableHint
-	}
+	m.persist(&rd)
 	// 2. send
 	for _, msg := range rd.Messages {
 		cut := c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}]
