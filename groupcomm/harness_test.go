@@ -265,19 +265,9 @@ func (m *member) persist(rd *Ready) {
 	d.stable = rd.StableHint
 }
 
-// handleReady drives one node's Ready exactly as the Ready contract says.
-func (c *cluster) handleReady(m *member) bool {
-	if !m.up || m.n == nil || !m.n.HasReady() {
-		return false
-	}
-	rd := m.n.Ready()
-	// 1. persist
-	m.persist(&rd)
-	// 2. send
-	for _, msg := range rd.Messages {
-		c.sendMsg(msg)
-	}
-	// 3. apply
+// applyDeliveries applies a Ready's deliveries to the member's state
+// machine, journals them, and records updates acknowledged at their origin.
+func (c *cluster) applyDeliveries(m *member, rd *Ready) {
 	for _, dl := range rd.Deliveries {
 		if !dl.Duplicate {
 			m.app.apply(&dl.Entry)
@@ -292,6 +282,22 @@ func (c *cluster) handleReady(m *member) bool {
 			}
 		}
 	}
+}
+
+// handleReady drives one node's Ready exactly as the Ready contract says.
+func (c *cluster) handleReady(m *member) bool {
+	if !m.up || m.n == nil || !m.n.HasReady() {
+		return false
+	}
+	rd := m.n.Ready()
+	// 1. persist
+	m.persist(&rd)
+	// 2. send
+	for _, msg := range rd.Messages {
+		c.sendMsg(msg)
+	}
+	// 3. apply
+	c.applyDeliveries(m, &rd)
 	if rd.NewView != nil {
 		m.journal = append(m.journal, event{kind: "install", view: rd.NewView.Clone(), step: c.step, pos: m.app.applied, digest: m.app.digest})
 		c.tracef("%v installs %v", m.id, *rd.NewView)

@@ -468,20 +468,7 @@ func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose boo
 		}
 	}
 	// 3. apply
-	for _, dl := range rd.Deliveries {
-		if !dl.Duplicate {
-			m.app.apply(&dl.Entry)
-		} else {
-			m.app.applied = dl.VS
-		}
-		m.journal = append(m.journal, event{kind: "deliver", entry: dl.Entry, inView: dl.InView, dup: dl.Duplicate, step: c.step, digest: m.app.digest})
-		if dl.ID.Origin == m.id && !dl.Duplicate {
-			if _, ok := c.acked[dl.ID]; !ok {
-				c.acked[dl.ID] = dl.VS
-				c.maxAcked = max(c.maxAcked, dl.VS.Seq)
-			}
-		}
-	}
+	c.applyDeliveries(m, &rd)
 	if len(rd.Deliveries) > 0 {
 		add("deliver: %s", envFmtDeliveries(rd.Deliveries))
 	}

@@ -62,8 +62,7 @@ type Group struct {
 	smMu sync.RWMutex
 
 	applied      atomic.Uint64 // delivered seq applied to the state machine
-	view         atomic.Uint64
-	role         atomic.Value // groupcomm.Info, refreshed by the worker
+	role         atomic.Value  // groupcomm.Info, refreshed by the worker
 	appliedC     atomic.Pointer[chan struct{}]
 	stopped      atomic.Bool
 	stopErr      atomic.Value

@@ -170,7 +170,7 @@ func (w *worker) submit(g *Group, r *request) {
 // quorumReachable reports whether the voters this node does not suspect
 // form a majority of the clone's view.
 func (w *worker) quorumReachable(g *Group) bool {
-	v := g.core.View()
+	v := g.View() // the published record: no copy per Submit
 	up := 0
 	for _, id := range v.Voters() {
 		if id.Node == w.host.cfg.Node || !w.host.isSuspected(id.Node) {
@@ -281,7 +281,6 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 		}
 	}
 	if rd.NewView != nil {
-		g.view.Store(rd.NewView.ID)
 		g.viewRec.Store(rd.NewView.Clone())
 		w.host.log.Debug("view installed", "node", w.host.cfg.Node, "group", g.id, "view", rd.NewView.String())
 	}
