@@ -64,9 +64,11 @@ func TestCrashBetweenPersistAndAckLosesNothing(t *testing.T) {
 			c := newTCluster(t, 3, racs.Disk)
 			// Replace the victim's store by one that crashes at its 15th write.
 			c.kill(tc.node)
+			victim := &crashStore{at: 15, after: tc.after}
 			c.wrap = func(id groupcomm.NodeID, s replica.Store) replica.Store {
 				if id == tc.node {
-					return &crashStore{Store: s, at: 15, after: tc.after}
+					victim.Store = s
+					return victim
 				}
 				return s
 			}
@@ -83,7 +85,9 @@ func TestCrashBetweenPersistAndAckLosesNothing(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for i := range 40 {
+					// At least 40 updates each, and on until the victim crashed:
+					// under load its writes batch more, so it may need more.
+					for i := 0; i < 40 || !victim.dead.Load() && i < 5000; i++ {
 						u := fmt.Sprintf("n%d-%d", id, i)
 						if _, err := c.submit(id, u, ""); err == nil {
 							mu.Lock()
