@@ -397,5 +397,21 @@ func (c *conn) writeBatch(batch []racs.Packet) error {
 	t.stats.framesSent.Add(frames)
 	t.stats.bytesSent.Add(bytes)
 	t.stats.drains.Add(1)
+	if h := t.hooks.drained; h != nil {
+		h(frames)
+	}
 	return nil
+}
+
+// testHooks let tests observe and pace a transport's goroutines, so that
+// they synchronise on events rather than on sleeps. Every field is nil
+// outside tests; a test sets them after New and before Start and Send,
+// and never changes them afterwards.
+type testHooks struct {
+	// drained, if set, is called by a connection's writer after each round
+	// that wrote to the socket, once the round is flushed and counted in
+	// Stats, with the number of frames it wrote. The writer takes nothing
+	// more from its peer's queue until drained returns: a test that blocks
+	// in it holds the writer as a slow flush would, while Sends queue.
+	drained func(frames uint64)
 }

@@ -261,6 +261,7 @@ type Transport struct {
 	hsSem     chan struct{} // inbound handshakes in progress
 	wg        sync.WaitGroup
 	stats     counters
+	hooks     testHooks // tests only
 
 	mu      sync.RWMutex
 	closing bool

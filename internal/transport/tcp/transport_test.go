@@ -43,14 +43,44 @@ func (n *testNet) set(id groupcomm.NodeID, addr string) {
 
 // recorder collects what a node received.
 type recorder struct {
-	mu   sync.Mutex
-	pkts []racs.Packet
+	mu      sync.Mutex
+	pkts    []racs.Packet
+	changed chan struct{} // closed at the next delivery; nil if nobody waits
 }
 
 func (r *recorder) deliver(p racs.Packet) {
 	r.mu.Lock()
 	r.pkts = append(r.pkts, p)
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
 	r.mu.Unlock()
+}
+
+// waitLen waits until at least n packets have been delivered (woken by
+// each delivery, not by polling).
+func (r *recorder) waitLen(t *testing.T, n int, what string) {
+	t.Helper()
+	guard := hangGuard(t)
+	for {
+		r.mu.Lock()
+		got := len(r.pkts)
+		if got >= n {
+			r.mu.Unlock()
+			return
+		}
+		if r.changed == nil {
+			r.changed = make(chan struct{})
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-guard:
+			t.Fatalf("gave up waiting for %s: %d of %d packets delivered", what, got, n)
+		}
+	}
 }
 
 func (r *recorder) len() int {
@@ -110,10 +140,21 @@ func testConfig(t testing.TB, n *testNet, id groupcomm.NodeID) Config {
 // closes it when the test ends.
 func startNode(t testing.TB, n *testNet, cfg Config) *testNode {
 	t.Helper()
+	return startNodeWith(t, n, cfg, nil)
+}
+
+// startNodeWith is startNode calling setup (if not nil) between New and
+// Start, before any of the transport's goroutines can read what it sets
+// (its test hooks).
+func startNodeWith(t testing.TB, n *testNet, cfg Config, setup func(*Transport)) *testNode {
+	t.Helper()
 	rec := &recorder{}
 	tr, err := New(cfg, rec.deliver)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(tr)
 	}
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
@@ -140,15 +181,97 @@ func msgPkt(from, to groupcomm.NodeID, group uint64, seq uint64) racs.Packet {
 	return racs.Packet{From: from, To: to, Group: replica.GroupID(group), Msg: m}
 }
 
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
+// hangGuard fires shortly before the test binary's -timeout would kill it,
+// so that a wait for an event that never comes fails with a message
+// rather than a goroutine dump. It is not a time limit on what the test
+// checks: the waits it guards end on their event, however slow the
+// machine, or the test is broken.
+func hangGuard(t *testing.T) <-chan time.Time {
+	at := guardTime(t)
+	if at.IsZero() {
+		return nil // no -timeout: wait for ever
 	}
+	return time.After(time.Until(at))
+}
+
+// guardTime is when hangGuard fires (zero: never), for I/O deadlines.
+func guardTime(t *testing.T) time.Time {
+	deadline, ok := t.Deadline()
+	if !ok {
+		return time.Time{}
+	}
+	d := time.Until(deadline)
+	return time.Now().Add(d - min(d/10, 30*time.Second))
+}
+
+// eventually waits until cond holds, checking it every 2ms: it waits on a
+// condition, not for a time, and gives up only at the hang guard.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	guard := hangGuard(t)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-guard:
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
+
+// returns waits for f to return (guarded against a hang).
+func returns(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-hangGuard(t):
+		t.Fatalf("gave up waiting for %s to return", what)
+	}
+}
+
+// silentListener accepts TCP connections and never answers: a dial to its
+// address hangs in the handshake. stop closes it and its connections and
+// waits for its goroutine; it also runs when the test ends.
+func silentListener(t *testing.T) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { ln.Close(); <-done }) }
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+// peerOf returns tr's peer id (nil if tr has never heard of it).
+func peerOf(tr *Transport, id groupcomm.NodeID) *peer {
+	tr.mu.RLock()
+	defer tr.mu.RUnlock()
+	return tr.peers[id]
 }
 
 // checkOneConn checks that a and b use exactly one connection between them,
@@ -209,7 +332,7 @@ func TestRoundTripManyGroups(t *testing.T) {
 		a.tr.Send(batch)
 	}
 	for _, b := range nodes {
-		eventually(t, 10*time.Second, "all packets", func() bool { return b.rec.len() >= 2*groups })
+		eventually(t, "all packets", func() bool { return b.rec.len() >= 2*groups })
 	}
 	for _, b := range nodes {
 		got := b.rec.snapshot()
@@ -272,8 +395,8 @@ func TestSimultaneousDial(t *testing.T) {
 		wg.Wait()
 		// Packets queued on the losing side of a race may be dropped only if
 		// a dial failed, which it must not here.
-		eventually(t, 5*time.Second, "delivery both ways", func() bool { return a.rec.len() == 20 && b.rec.len() == 20 })
-		eventually(t, 5*time.Second, "one connection", func() bool { return checkOneConn(a, b) == nil })
+		eventually(t, "delivery both ways", func() bool { return a.rec.len() == 20 && b.rec.len() == 20 })
+		eventually(t, "one connection", func() bool { return checkOneConn(a, b) == nil })
 		sa, sb := a.tr.Stats(), b.tr.Stats()
 		if sa.Dropped()+sb.Dropped() != 0 || sa.Reconnects+sb.Reconnects != 0 {
 			t.Fatalf("round %d: drops or replaced connections: %+v / %+v", round, sa, sb)
@@ -313,7 +436,7 @@ func TestOrderingPerPair(t *testing.T) {
 	}
 	wg.Wait()
 	for i, x := range nodes {
-		eventually(t, 20*time.Second, "all packets", func() bool { return x.rec.len() >= total })
+		eventually(t, "all packets", func() bool { return x.rec.len() >= total })
 		got := x.rec.from(nodes[1-i].id)
 		if len(got) != total {
 			t.Fatalf("node %d got %d packets, want %d", x.id, len(got), total)
@@ -359,7 +482,7 @@ func TestReconnectAfterReset(t *testing.T) {
 		x.tr.Send([]racs.Packet{msgPkt(x.id, y.id, 1, seq)})
 	}
 	send(a, b)
-	eventually(t, 5*time.Second, "first packet", func() bool { return b.rec.len() == 1 })
+	eventually(t, "first packet", func() bool { return b.rec.len() == 1 })
 	for round, resetter := range []*testNode{a, b, a} {
 		other := a
 		if resetter == a {
@@ -370,7 +493,7 @@ func TestReconnectAfterReset(t *testing.T) {
 		raw.Close()
 		resetAt := seq
 		// Keep sending both ways until packets sent after the reset arrive.
-		eventually(t, 10*time.Second, "packets after the reset", func() bool {
+		eventually(t, "packets after the reset", func() bool {
 			send(a, b)
 			send(b, a)
 			time.Sleep(5 * time.Millisecond)
@@ -383,7 +506,7 @@ func TestReconnectAfterReset(t *testing.T) {
 			}
 			return okA && okB
 		})
-		eventually(t, 5*time.Second, "one connection", func() bool { return checkOneConn(a, b) == nil })
+		eventually(t, "one connection", func() bool { return checkOneConn(a, b) == nil })
 		if r := a.tr.Stats().Reconnects + b.tr.Stats().Reconnects; r < uint64(round+1) {
 			t.Fatalf("round %d: %d reconnects", round, r)
 		}
@@ -407,17 +530,17 @@ func TestPeerRestart(t *testing.T) {
 	nodes := startNodes(t, n, 1, 2)
 	a, b := nodes[0], nodes[1]
 	a.tr.Send([]racs.Packet{msgPkt(1, 2, 1, 1)})
-	eventually(t, 5*time.Second, "first packet", func() bool { return b.rec.len() == 1 })
+	eventually(t, "first packet", func() bool { return b.rec.len() == 1 })
 	b.tr.Close()
-	eventually(t, 5*time.Second, "a notices", func() bool { return a.tr.Stats().Conns == 0 })
+	eventually(t, "a notices", func() bool { return a.tr.Stats().Conns == 0 })
 	b2 := startNode(t, n, testConfig(t, n, 2))
-	eventually(t, 10*time.Second, "delivery to the restarted peer", func() bool {
+	eventually(t, "delivery to the restarted peer", func() bool {
 		a.tr.Send([]racs.Packet{msgPkt(1, 2, 1, 2)})
 		time.Sleep(5 * time.Millisecond)
 		return b2.rec.len() > 0
 	})
 	b2.tr.Send([]racs.Packet{msgPkt(2, 1, 1, 3)})
-	eventually(t, 5*time.Second, "reply", func() bool { return len(a.rec.from(2)) == 1 })
+	eventually(t, "reply", func() bool { return len(a.rec.from(2)) == 1 })
 	if err := checkOneConn(a, b2); err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +578,7 @@ func (r *rawClient) frame(body []byte) {
 // hello sends a hello and returns the acceptor's answer.
 func (r *rawClient) hello(h hello) (hello, error) {
 	r.frame(appendHello(nil, h))
-	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r.c.SetReadDeadline(guardTime(r.t))
 	body, err := readFrame(r.br, maxHelloBytes)
 	if err != nil {
 		return hello{}, err
@@ -463,15 +586,16 @@ func (r *rawClient) hello(h hello) (hello, error) {
 	return decodeHello(body)
 }
 
-// expectClosed checks that the server closes the connection (EOF or reset)
-// within d, reading and discarding whatever it sends first.
-func (r *rawClient) expectClosed(d time.Duration) {
+// expectClosed checks that the server closes the connection (EOF or
+// reset), reading and discarding whatever it sends first; it gives up at
+// the hang guard.
+func (r *rawClient) expectClosed() {
 	r.t.Helper()
-	r.c.SetReadDeadline(time.Now().Add(d))
+	r.c.SetReadDeadline(guardTime(r.t))
 	_, err := io.Copy(io.Discard, r.br)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		r.t.Fatalf("connection still open after %v", d)
+		r.t.Fatal("the server never closed the connection")
 	}
 }
 
@@ -494,7 +618,7 @@ func TestGarbageAndOversizedFrames(t *testing.T) {
 		seq++
 		a.tr.Send([]racs.Packet{msgPkt(1, 2, 1, seq)})
 		b.tr.Send([]racs.Packet{msgPkt(2, 1, 1, seq)})
-		eventually(t, 5*time.Second, "traffic after "+what, func() bool {
+		eventually(t, "traffic after "+what, func() bool {
 			return len(b.rec.from(1)) == int(seq) && len(a.rec.from(2)) == int(seq)
 		})
 	}
@@ -540,7 +664,7 @@ func TestGarbageAndOversizedFrames(t *testing.T) {
 	for _, tc := range cases {
 		r := dialRaw(t, addr)
 		tc.run(r)
-		r.expectClosed(3 * time.Second)
+		r.expectClosed()
 		checkTraffic(tc.name)
 	}
 	// A valid client sends a well-formed packet and is delivered.
@@ -548,7 +672,7 @@ func TestGarbageAndOversizedFrames(t *testing.T) {
 	r.hello(good)
 	fr, _ := AppendFrame(nil, &racs.Packet{From: 9, To: 2, Group: 5, ChunkAck: &racs.ChunkAck{Next: 3}}, 1<<20)
 	r.write(fr)
-	eventually(t, 5*time.Second, "the raw client's packet", func() bool { return len(b.rec.from(9)) == 1 })
+	eventually(t, "the raw client's packet", func() bool { return len(b.rec.from(9)) == 1 })
 
 	if after := connTo(b.tr, 1); after == nil || *after != *before {
 		t.Fatalf("the connection with node 1 changed: %+v -> %+v", before, after)
@@ -574,8 +698,15 @@ func TestClustersIsolated(t *testing.T) {
 	n4 := mk(4, 1, "b") // another label
 	n.set(5, n2.tr.Addr().String())
 	all := []*testNode{n1, n2, n3, n4}
-	deadline := time.Now().Add(500 * time.Millisecond)
-	for i := uint64(0); time.Now().Before(deadline); i++ {
+	// Every node keeps sending to every other (and to the stale id 5)
+	// until nodes 1 and 2 have talked both ways and every node has counted
+	// at least `refusals` refused handshakes (more than it has peers: dials
+	// were retried after backoffs), however long that takes; no packet may
+	// cross meanwhile.
+	const refusals = 20
+	i := uint64(0)
+	eventually(t, fmt.Sprintf("nodes 1 and 2 talking, and %d refusals at every node", refusals), func() bool {
+		i++
 		for _, x := range all {
 			var ps []racs.Packet
 			for _, y := range []groupcomm.NodeID{1, 2, 3, 4, 5} {
@@ -585,8 +716,16 @@ func TestClustersIsolated(t *testing.T) {
 			}
 			x.tr.Send(ps)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		if len(n2.rec.from(1)) == 0 || len(n1.rec.from(2)) == 0 {
+			return false
+		}
+		for _, x := range all {
+			if x.tr.Stats().HandshakeFailures < refusals {
+				return false
+			}
+		}
+		return true
+	})
 	for _, x := range all {
 		for _, p := range x.rec.snapshot() {
 			if !(p.From == 1 && p.To == 2 || p.From == 2 && p.To == 1) {
@@ -594,98 +733,184 @@ func TestClustersIsolated(t *testing.T) {
 			}
 		}
 	}
-	if len(n2.rec.from(1)) == 0 || len(n1.rec.from(2)) == 0 {
-		t.Fatal("nodes 1 and 2 of the same cluster did not talk")
-	}
-	for _, x := range all {
-		if s := x.tr.Stats(); s.HandshakeFailures == 0 {
-			t.Fatalf("node %d saw no handshake failure: %+v", x.id, s)
-		}
-	}
-	if err := checkOneConn(n1, n2); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, "one connection between nodes 1 and 2", func() bool { return checkOneConn(n1, n2) == nil })
 }
 
-// TestWriteCoalescing: a burst goes out in few write syscalls; a lone
-// packet on an idle connection goes out at once, in one.
+// TestWriteCoalescing: everything queued for a peer while its writer is
+// busy goes out in the writer's next round, at once, in as few write
+// syscalls as the write buffer allows; a lone packet on an idle
+// connection goes out by itself, in one write, without waiting for more.
+//
+// The test holds node 1's writer after each round (the drained hook: as if
+// its flush were slow) and lets it go on only when it has queued what it
+// wants, so what the writer finds in the queue, and therefore every count
+// checked, does not depend on scheduling; and it reads node 1's Stats only
+// while the writer is held, after it has counted its round. (The old test
+// raced: it read the sender's counters as soon as the receiver had the
+// packets, which can be before the writer, back from its write syscall,
+// has counted the frames; and the number of rounds a burst took depended
+// on how often the writer ran while Send was still queueing.)
 func TestWriteCoalescing(t *testing.T) {
 	n := newTestNet()
-	nodes := startNodes(t, n, 1, 2)
-	a, b := nodes[0], nodes[1]
-	a.tr.Send([]racs.Packet{msgPkt(1, 2, 1, 0)})
-	eventually(t, 5*time.Second, "warm-up", func() bool { return b.rec.len() == 1 })
+	ctx := t.Context() // cancelled before the cleanups close the nodes: lets a held writer go
+	drained := make(chan uint64)
+	resume := make(chan struct{})
+	cfg := testConfig(t, n, 1)
+	cfg.WriteBufferBytes = 16 << 10 // the burst spans several buffers
+	a := startNodeWith(t, n, cfg, func(tr *Transport) {
+		tr.hooks.drained = func(frames uint64) {
+			select {
+			case drained <- frames:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case <-resume:
+			case <-ctx.Done():
+			}
+		}
+	})
+	b := startNode(t, n, testConfig(t, n, 2))
+	guard := hangGuard(t)
+	// round lets the held writer go on (unless it is the first round) and
+	// waits for its next round: the writer is held again when it returns.
+	first := true
+	round := func(what string) uint64 {
+		t.Helper()
+		if !first {
+			select {
+			case resume <- struct{}{}:
+			case <-guard:
+				t.Fatalf("%s: the writer is not held", what)
+			}
+		}
+		first = false
+		select {
+		case f := <-drained:
+			return f
+		case <-guard:
+			t.Fatalf("gave up waiting for the writer's round: %s", what)
+		}
+		return 0
+	}
+	seq := uint64(0)
+	send := func(k int) {
+		batch := make([]racs.Packet, k)
+		for i := range batch {
+			seq++
+			batch[i] = msgPkt(1, 2, seq%10, seq)
+		}
+		a.tr.Send(batch)
+	}
 
+	// Warm up: connect; the writer is held after writing the packet.
+	send(1)
+	if f := round("warm-up"); f != 1 {
+		t.Fatalf("warm-up round wrote %d frames, want 1", f)
+	}
+	b.rec.waitLen(t, 1, "the warm-up packet")
+
+	// A burst, from many Sends, queued while the writer is busy: its next
+	// round takes all of it, and its writes are bounded by the buffer.
+	const burst, perSend = 2000, 10
 	s0 := a.tr.Stats()
-	const burst = 2000
-	batch := make([]racs.Packet, burst)
-	for i := range batch {
-		batch[i] = msgPkt(1, 2, uint64(i%10), uint64(i+1))
+	for range burst / perSend {
+		send(perSend)
 	}
-	a.tr.Send(batch)
-	eventually(t, 5*time.Second, "burst", func() bool { return b.rec.len() == burst+1 })
+	if f := round("burst"); f != burst {
+		t.Fatalf("the writer's round after a burst of %d queued packets wrote %d frames", burst, f)
+	}
 	s1 := a.tr.Stats()
-	writes := s1.WriteSyscalls - s0.WriteSyscalls
-	if s1.FramesSent-s0.FramesSent != burst || writes > burst/20 {
-		t.Fatalf("burst of %d: %d frames in %d writes", burst, s1.FramesSent-s0.FramesSent, writes)
+	frames, drains := s1.FramesSent-s0.FramesSent, s1.Drains-s0.Drains
+	writes, bytes := s1.WriteSyscalls-s0.WriteSyscalls, s1.BytesSent-s0.BytesSent
+	// One flush of the buffered writer is one write syscall per full
+	// buffer, plus one for the rest.
+	maxWrites := (bytes + uint64(cfg.WriteBufferBytes) - 1) / uint64(cfg.WriteBufferBytes)
+	if frames != burst || drains != 1 || writes == 0 || writes > maxWrites {
+		t.Fatalf("burst of %d: %d frames (%d bytes) in %d rounds and %d writes; want %d frames in 1 round and at most %d writes",
+			burst, frames, bytes, drains, writes, burst, maxWrites)
 	}
-	t.Logf("burst of %d packets: %d write syscalls", burst, writes)
+	t.Logf("burst of %d packets (%d bytes): 1 round, %d write syscalls", burst, bytes, writes)
+	b.rec.waitLen(t, 1+burst, "the burst")
 
-	var worst time.Duration
+	// Lone packets on an idle connection: each is written alone, at once.
 	for i := range 20 {
 		s0 := a.tr.Stats()
-		start := time.Now()
-		a.tr.Send([]racs.Packet{msgPkt(1, 2, 1, uint64(burst+2+i))})
-		eventually(t, 5*time.Second, "lone packet", func() bool { return b.rec.len() == burst+2+i })
-		worst = max(worst, time.Since(start))
-		if w := a.tr.Stats().WriteSyscalls - s0.WriteSyscalls; w != 1 {
-			t.Fatalf("lone packet took %d writes", w)
+		select {
+		case resume <- struct{}{}: // the writer goes back to waiting for packets
+		case <-guard:
+			t.Fatal("the writer is not held")
+		}
+		send(1)
+		select {
+		case f := <-drained:
+			if f != 1 {
+				t.Fatalf("lone packet %d: the round wrote %d frames", i, f)
+			}
+		case <-guard:
+			t.Fatalf("lone packet %d was never written", i)
+		}
+		s1 := a.tr.Stats()
+		if w, d := s1.WriteSyscalls-s0.WriteSyscalls, s1.Drains-s0.Drains; w != 1 || d != 1 {
+			t.Fatalf("lone packet %d: %d writes in %d rounds, want 1 and 1", i, w, d)
+		}
+		b.rec.waitLen(t, 1+burst+1+i, "a lone packet")
+	}
+	got := b.rec.snapshot()
+	for k, p := range got {
+		if p.Msg.Frame != uint64(k+1) {
+			t.Fatalf("packet %d received is seq %d", k, p.Msg.Frame)
 		}
 	}
-	t.Logf("idle latency, worst of 20: %v", worst)
 }
 
 // TestQueueFullDrops: while the peer cannot be reached the queue holds at
 // most QueueLen packets; the rest are dropped and counted, and Send does
-// not block.
+// not wait for the dial.
 func TestQueueFullDrops(t *testing.T) {
-	// A listener that accepts and never answers: the dial hangs in the
-	// handshake.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	// Resolve holds the dial until the test lets it go, to a listener that
+	// accepts and never answers: the dial then hangs in the handshake.
+	addr, _ := silentListener(t)
 	n := newTestNet()
-	n.set(9, ln.Addr().String())
+	n.set(9, addr)
+	resolving, release := make(chan struct{}), make(chan struct{})
 	cfg := testConfig(t, n, 1)
 	cfg.QueueLen = 10
 	cfg.HandshakeTimeout = 200 * time.Millisecond
+	var once sync.Once
+	cfg.Resolve = func(id groupcomm.NodeID) (string, bool) {
+		once.Do(func() {
+			close(resolving)
+			<-release
+		})
+		return n.resolve(id)
+	}
 	x := startNode(t, n, cfg)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release) // let a held dial go, so that Close can end
+		}
+	})
 	batch := make([]racs.Packet, 100)
 	for i := range batch {
 		batch[i] = msgPkt(1, 9, 1, uint64(i))
 	}
-	start := time.Now()
-	x.tr.Send(batch)
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("Send blocked for %v", d)
+	// Send returns while its dial is held: it does not wait for the network.
+	returns(t, "Send while the dial is held", func() { x.tr.Send(batch) })
+	select {
+	case <-resolving:
+	case <-hangGuard(t):
+		t.Fatal("no dial started")
 	}
-	if s := x.tr.Stats(); s.DroppedQueueFull != 90 {
-		t.Fatalf("DroppedQueueFull = %d, want 90", s.DroppedQueueFull)
+	if s := x.tr.Stats(); s.DroppedQueueFull != 90 || s.Dials != 1 || s.DroppedUnreachable != 0 {
+		t.Fatalf("DroppedQueueFull = %d (want 90), Dials = %d (want 1), DroppedUnreachable = %d (want 0)", s.DroppedQueueFull, s.Dials, s.DroppedUnreachable)
 	}
 	// The handshake times out; the queued packets are dropped as
 	// unreachable.
-	eventually(t, 5*time.Second, "dial failure", func() bool { return x.tr.Stats().DroppedUnreachable == 10 })
+	close(release)
+	eventually(t, "dial failure", func() bool { return x.tr.Stats().DroppedUnreachable == 10 })
 }
 
 // TestUnreachableBackoff: sending to a node that cannot be reached dials
@@ -702,19 +927,40 @@ func TestUnreachableBackoff(t *testing.T) {
 	cfg := testConfig(t, n, 1)
 	cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
 	x := startNode(t, n, cfg)
-	end := time.Now().Add(600 * time.Millisecond)
+	start := time.Now()
+	end := start.Add(600 * time.Millisecond)
 	for time.Now().Before(end) {
 		x.tr.Send([]racs.Packet{msgPkt(1, 9, 1, 0)})
 		time.Sleep(time.Millisecond)
 	}
+	// Wait for the dial loop to end (its last dial fails and drops what was
+	// queued), so that no dial is in flight when the counters are read.
+	p := peerOf(x.tr, 9)
+	eventually(t, "the dial loop to end", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return !p.dialing
+	})
+	elapsed := time.Since(start)
+	// The most dials the backoff allows in elapsed: each waits at least
+	// half the backoff (the jitter) after the last failure, and the
+	// backoff doubles from BackoffMin up to BackoffMax. A slow machine
+	// only dials less.
+	maxDials, at := uint64(1), time.Duration(0)
+	for b := cfg.BackoffMin; ; b = min(2*b, cfg.BackoffMax) {
+		if at += b / 2; at > elapsed {
+			break
+		}
+		maxDials++
+	}
 	s := x.tr.Stats()
-	if s.Dials == 0 || s.Dials > 20 || s.DialFailures != s.Dials {
-		t.Fatalf("%d dials, %d failures in 600ms", s.Dials, s.DialFailures)
+	if s.Dials == 0 || s.Dials > maxDials || s.DialFailures != s.Dials {
+		t.Fatalf("%d dials (at most %d allowed), %d failures in %v", s.Dials, maxDials, s.DialFailures, elapsed)
 	}
 	if s.DroppedUnreachable == 0 {
 		t.Fatalf("nothing dropped as unreachable: %+v", s)
 	}
-	t.Logf("%d dials in 600ms", s.Dials)
+	t.Logf("%d dials in %v (the backoff allows %d)", s.Dials, elapsed.Round(time.Millisecond), maxDials)
 }
 
 func TestLoopbackAndInvalidSends(t *testing.T) {
@@ -728,7 +974,7 @@ func TestLoopbackAndInvalidSends(t *testing.T) {
 		{From: 1, To: 1}, // no payload
 		{From: 1, To: 1, ChunkAck: &racs.ChunkAck{}, Msg: &groupcomm.Message{}}, // two payloads
 	})
-	eventually(t, 5*time.Second, "loopback", func() bool { return x.rec.len() == 2 })
+	eventually(t, "loopback", func() bool { return x.rec.len() == 2 })
 	s := x.tr.Stats()
 	if s.Loopback != 2 || s.DroppedInvalid != 4 || s.Conns != 0 || s.Dials != 0 {
 		t.Fatalf("%+v", s)
@@ -750,7 +996,7 @@ func TestTooLargeDropped(t *testing.T) {
 		{From: 1, To: 2, Chunk: &racs.Chunk{Data: make([]byte, 2000)}},
 		msgPkt(1, 2, 1, 1),
 	})
-	eventually(t, 5*time.Second, "small packet", func() bool { return b.rec.len() == 1 })
+	eventually(t, "small packet", func() bool { return b.rec.len() == 1 })
 	if s := a.tr.Stats(); s.DroppedTooLarge != 1 || s.Reconnects != 0 {
 		t.Fatalf("%+v", s)
 	}
@@ -759,11 +1005,16 @@ func TestTooLargeDropped(t *testing.T) {
 // TestCloseStopsEverything: Close ends every goroutine; later Sends drop.
 func TestCloseStopsEverything(t *testing.T) {
 	base := runtime.NumGoroutine()
+	silent, stopSilent := silentListener(t)
 	n := newTestNet()
 	var nodes []*testNode
 	for _, id := range []groupcomm.NodeID{1, 2, 3} {
 		rec := &recorder{}
-		tr, err := New(testConfig(t, n, id), rec.deliver)
+		cfg := testConfig(t, n, id)
+		// A Close that waited for a dial or handshake to time out instead
+		// of aborting it would hang (and fail at the hang guard).
+		cfg.DialTimeout, cfg.HandshakeTimeout = time.Hour, time.Hour
+		tr, err := New(cfg, rec.deliver)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -779,28 +1030,49 @@ func TestCloseStopsEverything(t *testing.T) {
 		}
 	}
 	for _, x := range nodes {
-		eventually(t, 5*time.Second, "delivery", func() bool { return x.rec.len() == 3 })
+		eventually(t, "delivery", func() bool { return x.rec.len() == 3 })
 	}
-	// A dial in progress to an unreachable node, and a half-done handshake.
-	n.set(9, "10.255.255.1:9")
+	// A dial hanging in its handshake (to a node that never answers), a
+	// half-done inbound handshake, and a dial to a black-holed address
+	// (connecting, or already failed where that network is unreachable).
+	n.set(9, silent)
 	nodes[0].tr.Send([]racs.Packet{msgPkt(1, 9, 1, 1)})
+	n.set(8, "10.255.255.1:9")
+	nodes[2].tr.Send([]racs.Packet{msgPkt(3, 8, 1, 1)})
 	hc, err := net.Dial("tcp", nodes[1].tr.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hc.Close()
-	time.Sleep(20 * time.Millisecond)
+	// Wait until the transports hold both handshakes (not for a time).
+	handshaking := func(tr *Transport, match func(c *conn) bool) func() bool {
+		return func() bool {
+			tr.mu.RLock()
+			defer tr.mu.RUnlock()
+			for c := range tr.pending {
+				if match(c) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	eventually(t, "node 1's dial to node 9 to handshake", handshaking(nodes[0].tr, func(c *conn) bool {
+		return c.outbound && c.remote == 9
+	}))
+	eventually(t, "node 2 to accept the raw connection", handshaking(nodes[1].tr, func(c *conn) bool {
+		return !c.outbound && c.raw.RemoteAddr().String() == hc.LocalAddr().String()
+	}))
 
 	for _, x := range nodes {
-		start := time.Now()
-		if err := x.tr.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("Close took %v", d)
-		}
+		returns(t, fmt.Sprintf("node %d's Close", x.id), func() {
+			if err := x.tr.Close(); err != nil {
+				t.Error(err)
+			}
+		})
 		x.tr.Close() // idempotent
 	}
+	stopSilent()
 	nodes[0].tr.Send([]racs.Packet{msgPkt(1, 2, 1, 2)})
 	if s := nodes[0].tr.Stats(); s.DroppedClosed == 0 || s.Conns != 0 {
 		t.Fatalf("%+v", s)
@@ -808,7 +1080,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := nodes[0].tr.Start(); err == nil {
 		t.Fatal("Start after Close succeeded")
 	}
-	eventually(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -855,7 +1127,7 @@ func TestHalfOpenReplaced(t *testing.T) {
 	nodes := startNodes(t, n, 1, 2)
 	a, b := nodes[0], nodes[1]
 	a.tr.Send([]racs.Packet{msgPkt(1, 2, 1, 1)})
-	eventually(t, 5*time.Second, "first packet", func() bool { return b.rec.len() == 1 })
+	eventually(t, "first packet", func() bool { return b.rec.len() == 1 })
 	old := connTo(a.tr, 2)
 	if !old.Outbound {
 		t.Fatal("node 1 should have dialled")
@@ -868,8 +1140,8 @@ func TestHalfOpenReplaced(t *testing.T) {
 	p.mu.Unlock()
 
 	b.tr.Send([]racs.Packet{msgPkt(2, 1, 1, 2)})
-	eventually(t, 5*time.Second, "packet over the new connection", func() bool { return a.rec.len() == 1 })
-	eventually(t, 5*time.Second, "one connection", func() bool { return checkOneConn(a, b) == nil })
+	eventually(t, "packet over the new connection", func() bool { return a.rec.len() == 1 })
+	eventually(t, "one connection", func() bool { return checkOneConn(a, b) == nil })
 	if now := connTo(a.tr, 2); now.Outbound || now.Remote == old.Remote {
 		t.Fatalf("node 1 kept its connection: %+v", now)
 	}
@@ -886,13 +1158,13 @@ func TestRestartedPeerReplacesAtOnce(t *testing.T) {
 	nodes := startNodes(t, n, 1, 2)
 	a, b := nodes[0], nodes[1]
 	a.tr.Send([]racs.Packet{msgPkt(1, 2, 1, 1)})
-	eventually(t, 5*time.Second, "first packet", func() bool { return b.rec.len() == 1 })
+	eventually(t, "first packet", func() bool { return b.rec.len() == 1 })
 	old := connTo(a.tr, 2)
 	// The "restarted" node 2 runs beside the old one, whose connection to
 	// node 1 stays open.
 	b2 := startNode(t, n, testConfig(t, n, 2))
 	b2.tr.Send([]racs.Packet{msgPkt(2, 1, 1, 2)})
-	eventually(t, 5*time.Second, "packet from the new instance", func() bool { return a.rec.len() == 1 })
+	eventually(t, "packet from the new instance", func() bool { return a.rec.len() == 1 })
 	if now := connTo(a.tr, 2); now == nil || now.Remote == old.Remote {
 		t.Fatalf("node 1 kept the old connection: %+v", now)
 	}
