@@ -142,7 +142,7 @@ func (n *Node) buildProposal(fast bool) *View {
 	} else {
 		for _, p := range n.vc.promises {
 			l := p.last
-			if !n.cfg.bugs.seqOnlyCompare && l.View != w.ID {
+			if !n.bugs.SeqOnlyCompare && l.View != w.ID {
 				l = w.Cut // S2: clamp reports below view w
 			}
 			if n.vsLess(cut, l) {

@@ -61,23 +61,8 @@ type Config struct {
 	// Logger receives protocol events at debug level; nil discards.
 	Logger *slog.Logger
 
-	// bugs plants known protocol bugs; tests only.
-	bugs plantedBugs
-	// onAccept, if set, sees every proposal this member accepts; tests
-	// only (the simulation's P14 check).
-	onAccept func(b Ballot, v View)
-}
-
-// plantedBugs switch off one protocol rule each, to show that the
-// simulation's checker catches the violation it causes.
-type plantedBugs struct {
-	noFreeze           bool // S1: keep acking ORDER after promising
-	seqOnlyCompare     bool // S2: compare viewstamps by seq alone
-	learnersVote       bool // S3: count learners in quorums
-	replyBeforePersist bool // S4: do not persist promise/accept before replying
-	strictNoQuorum     bool // S6: answer read index without a quorum round
-	deliverUnstable    bool // deliver entries before they are stable
-	commitNoMajority   bool // commit after the first Accepted
+	// Knobs are for tests only (planted bugs, hooks); nil in production.
+	Knobs *TestingKnobs
 }
 
 // DefaultConfig returns the defaults for every tunable field.

@@ -39,7 +39,7 @@ const maxEarlyFrames = 64
 // that extend the gap-free run (holding early frames and NACKing gaps),
 // acks, and delivers up to Stable.
 func (n *Node) onOrder(m *Message) {
-	if n.seq != nil || m.From != n.view.Sequencer() && !n.cfg.bugs.seqOnlyCompare {
+	if n.seq != nil || m.From != n.view.Sequencer() && !n.bugs.SeqOnlyCompare {
 		return
 	}
 	f := &n.follower
@@ -51,7 +51,7 @@ func (n *Node) onOrder(m *Message) {
 	if n.vsLess(f.retain, m.Retain) {
 		f.retain = m.Retain
 	}
-	appendable := n.status == StatusNormal || (n.status == StatusFrozen && n.cfg.bugs.noFreeze)
+	appendable := n.status == StatusNormal || (n.status == StatusFrozen && n.bugs.NoFreeze)
 	if appendable && len(m.Entries) > 0 {
 		if !n.takeEntries(m.Entries) {
 			if len(f.early) < maxEarlyFrames {
@@ -70,7 +70,7 @@ func (n *Node) onOrder(m *Message) {
 	if n.status == StatusNormal || n.status == StatusFrozen {
 		// A frozen member may still deliver up to a Stable of its view: what
 		// was stable is in every cut (S1).
-		if n.vsLess(n.stable, m.Stable) && (m.Stable.View == n.view.ID || m.Stable == n.view.Cut || n.cfg.bugs.seqOnlyCompare) {
+		if n.vsLess(n.stable, m.Stable) && (m.Stable.View == n.view.ID || m.Stable == n.view.Cut || n.bugs.SeqOnlyCompare) {
 			n.stable = m.Stable
 		}
 		n.deliverStable()
@@ -89,7 +89,7 @@ func (n *Node) takeEntries(ents []Entry) bool {
 		if e.VS.Seq <= last.Seq {
 			continue
 		}
-		if e.VS.View != n.view.ID && !n.cfg.bugs.seqOnlyCompare {
+		if e.VS.View != n.view.ID && !n.bugs.SeqOnlyCompare {
 			return true
 		}
 		n.elog.append(*e)
@@ -128,7 +128,7 @@ func (n *Node) deliverStable() {
 		return // after a NewView, deliveries wait for the next Ready
 	}
 	upto := minVS(n.stable, n.elog.last())
-	if n.cfg.bugs.deliverUnstable && (n.status == StatusNormal || n.status == StatusFrozen) {
+	if n.bugs.DeliverUnstable && (n.status == StatusNormal || n.status == StatusFrozen) {
 		upto = n.elog.last() // planted bug: deliver before stability
 	}
 	for n.delivered.Seq < upto.Seq {

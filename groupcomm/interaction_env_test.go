@@ -1,4 +1,4 @@
-package groupcomm
+package groupcomm_test
 
 import (
 	"fmt"
@@ -8,6 +8,11 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+
+	. "github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/clone"
+	"github.com/quicksilver-go/quicksilver/internal/simcheck"
+	"github.com/quicksilver-go/quicksilver/replica"
 )
 
 // interactionEnv drives a harness cluster by hand for the scripted
@@ -15,8 +20,9 @@ import (
 // c.net until deliver-msgs or stabilize hands them over (or drops them);
 // snapshots wait in c.pendingSnaps until deliver-snaps or stabilize; nodes
 // tick only on tick or stabilize ticks=N; suspicions change only on
-// suspect or detect. Every Ready is handled exactly as handleReady does
-// (persist → send → apply → Advance) and printed.
+// suspect or detect. Every Ready is handled by the harness's handleReady
+// (persist → send → apply → Advance, through each member's clone) and
+// printed.
 type interactionEnv struct {
 	c *cluster
 	// trace collects the harness's own trace lines (crash, restart, join).
@@ -39,7 +45,7 @@ func newInteractionEnv() *interactionEnv {
 
 // handle runs one command. Commands:
 //
-//	bootstrap n=3 [learners=1] [memory=(2,3)] [seed=1]
+//	bootstrap n=3 [learners=1] [memory=(2,3)] [seed=1] [snapshot-every=1] [log-tail=N]
 //	multicast node=2 payload=x [count=5]
 //	tick [nodes=(1,2)] [n=1] [until-ready]
 //	process-ready [nodes=(1,2)] [crash-before-persist]
@@ -98,14 +104,12 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 		// crash-before-persist, the node sends the ORDER frames of its
 		// Ready (the only messages allowed to leave before the write)
 		// and crashes before anything of the Ready is written.
+		crash := noCrash
 		if td.HasArg("crash-before-persist") {
-			for _, id := range e.nodes(t, td, "nodes") {
-				e.crashBeforePersist(e.c.members[id], &b)
-			}
-			break
+			crash = crashBeforePersist
 		}
 		for _, id := range e.nodes(t, td, "nodes") {
-			e.processReady(e.c.members[id], &b, true)
+			e.processReady(e.c.members[id], &b, true, crash)
 		}
 	case "deliver-msgs":
 		e.deliverMsgs(t, td, &b)
@@ -150,7 +154,7 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 		if m.up {
 			td.Fatalf(t, "wipe a crashed node")
 		}
-		m.disk = disk{}
+		m.disk = replica.NewMemStore()
 		fmt.Fprintf(&b, "disk of %d wiped\n", id)
 	case "rebootstrap":
 		e.rebootstrap(t, td, &b)
@@ -165,6 +169,7 @@ func (e *interactionEnv) handle(t *testing.T, td *datadriven.TestData) string {
 		on := envBoolArg(t, td, "on", true)
 		m := e.c.members[id]
 		if m.up && m.n != nil {
+			m.wake()
 			m.n.SetSuspected(of, on)
 		}
 		e.printSuspicions(&b, []NodeID{id})
@@ -300,10 +305,12 @@ func (e *interactionEnv) bootstrap(t *testing.T, td *datadriven.TestData, b *str
 	if vals, ok := envListArg(td, "memory"); ok {
 		memory = envParseNodes(t, td, vals)
 	}
-	c := newCluster(uint64(seed), n, plantedBugs{})
-	c.autoSuspect, c.autoRejoin = false, false
+	c := newCluster(uint64(seed), n, TestingKnobs{})
+	c.autoSuspect, c.autoRejoin, c.scripted = false, false, true
+	c.snapEvery = uint64(envIntArg(t, td, "snapshot-every", 1))
+	c.logTail = uint64(envIntArg(t, td, "log-tail", 1<<20))
 	c.trace = &e.trace
-	v := c.members[1].n.View()
+	v := c.boot.Clone()
 	if learners > 0 {
 		donor := v.Members[0].ID
 		if n > 1 {
@@ -311,21 +318,23 @@ func (e *interactionEnv) bootstrap(t *testing.T, td *datadriven.TestData, b *str
 		}
 		for i := n + 1; i <= n+learners; i++ {
 			cfg := c.memberConfig(NodeID(i), 1)
-			c.members[NodeID(i)] = &member{id: cfg.Self, up: true, cfg: cfg}
+			c.members[NodeID(i)] = &member{id: cfg.Self, up: true, cfg: cfg, disk: replica.NewMemStore()}
 			c.order = append(c.order, NodeID(i))
 			v.Members = append(v.Members, Member{ID: cfg.Self, Role: Learner, Donor: donor})
 		}
-		for _, id := range c.order {
-			m := c.members[id]
-			nd, err := Bootstrap(m.cfg, v)
-			if err != nil {
-				td.Fatalf(t, "bootstrap: %v", err)
-			}
-			m.n = nd
-		}
+		c.boot = v.Clone()
 	}
 	for _, id := range memory {
 		c.members[id].memory = true
+	}
+	if learners > 0 || len(memory) > 0 || c.snapEvery != 1 || c.logTail != 1<<20 {
+		for _, id := range c.order {
+			m := c.members[id]
+			m.journal = nil
+			if err := c.bootstrapMember(m, v); err != nil {
+				td.Fatalf(t, "bootstrap: %v", err)
+			}
+		}
 	}
 	e.c = c
 	e.views, e.problems, e.ticks = map[uint64]View{}, nil, 0
@@ -362,8 +371,12 @@ func (e *interactionEnv) multicast(t *testing.T, td *datadriven.TestData, b *str
 	}
 }
 
+// envFmtPayload prints the update an envelope carries.
 func envFmtPayload(p []byte) string {
 	s := string(p)
+	if _, u, err := clone.DecodeEnvelope(p); err == nil {
+		s = string(u)
+	}
 	if len(s) > 12 {
 		s = s[:12] + "…"
 	}
@@ -421,126 +434,49 @@ func envFmtHS(hs *HardState) string {
 	return fmt.Sprintf("promised=%v accepted=%s installed=v%d", hs.Promised, acc, hs.Installed.ID)
 }
 
-// processReady handles one Ready of m exactly as the harness's handleReady
-// does (acceptances are journaled by the harness's Config.onAccept hook),
-// printing it. verbose=false prints only events (deliveries, views,
-// removals, reads, outcomes, snapshot requests).
-func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose bool) bool {
+// processReady handles one Ready of m with the harness's handleReady
+// (acceptances are journaled by the harness's OnAccept knob), printing it.
+// verbose=false prints only events (deliveries, views, removals, reads,
+// outcomes, snapshot requests). crash stops m at that boundary (only
+// crashBeforePersist is scripted: the ORDER frames leave, nothing is
+// written).
+func (e *interactionEnv) processReady(m *member, b *strings.Builder, verbose bool, crash crashPoint) bool {
 	c := e.c
 	if m == nil || !m.up || m.n == nil || !m.n.HasReady() {
 		return false
 	}
-	rd := m.n.Ready()
-	var lines []string
-	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
-	if rd.Empty() {
-		e.problems = append(e.problems, fmt.Sprintf("step %d: %v: HasReady was true but Ready held nothing", c.step, m.id))
-		add("(empty Ready although HasReady was true)")
+	id := m.id
+	// Look at the Ready without taking it: HasReady must not lie.
+	pr := &readyPrinter{verbose: verbose}
+	installs := len(m.journal)
+	if !c.handleReady(m, pr, crash) {
+		return false
 	}
-	// 1. persist
-	if verbose {
-		if rd.HardState != nil {
-			add("hs: %s", envFmtHS(rd.HardState))
-		}
-		if rd.TruncateAbove != nil {
-			add("truncate above %v", *rd.TruncateAbove)
-		}
-		if len(rd.Entries) > 0 {
-			add("persist: %s", envFmtEntries(rd.Entries))
-		}
-		if m.memory && (rd.HardState != nil || len(rd.Entries) > 0) {
-			add("(memory member: nothing written)")
+	if pr.empty {
+		e.problems = append(e.problems, fmt.Sprintf("step %d: %v: HasReady was true but Ready held nothing", c.step, id))
+		pr.lines = append(pr.lines, "(empty Ready although HasReady was true)")
+	}
+	for _, ev := range m.journal[installs:] {
+		if ev.Kind == simcheck.Install {
+			e.recordView(ev.View, id)
 		}
 	}
-	m.persist(&rd)
-	// 2. send
-	for _, msg := range rd.Messages {
-		cut := c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}]
-		if verbose {
-			if cut {
-				add("send: %v (lost: partition)", msg)
-			} else {
-				add("send: %v", msg)
-			}
+	if crash != noCrash {
+		fmt.Fprintf(b, "> %v ready (crashes before the write lands)\n", id)
+		for _, l := range pr.lines {
+			fmt.Fprintf(b, "  %s\n", l)
 		}
-		if !cut {
-			c.net = append(c.net, envelope{m: msg, at: c.step})
-		}
-	}
-	// 3. apply
-	c.applyDeliveries(m, &rd)
-	if len(rd.Deliveries) > 0 {
-		add("deliver: %s", envFmtDeliveries(rd.Deliveries))
-	}
-	if rd.NewView != nil {
-		m.journal = append(m.journal, event{kind: "install", view: rd.NewView.Clone(), step: c.step, pos: m.app.applied, digest: m.app.digest})
-		add("new view: %v", *rd.NewView)
-		e.recordView(*rd.NewView, m.id)
-	}
-	if !m.memory {
-		m.disk.applied, m.disk.digest, m.disk.dedup = m.app.applied, m.app.digest, m.n.Dedup()
-	}
-	for _, s := range rd.Snapshots {
-		c.pendingSnaps = append(c.pendingSnaps, snapTransfer{from: m.id, to: s.To, pos: s.Pos, digest: m.app.digest, count: m.app.count, dedup: s.Dedup, at: c.step})
-		add("snapshot for %v at %v", s.To, s.Pos)
-	}
-	for _, rs := range rd.ReadStates {
-		r := c.reads[rs.ReadID]
-		if rs.Err == nil {
-			r.index = rs.Index
-			r.done = true
-			c.reads[rs.ReadID] = r
-			m.journal = append(m.journal, event{kind: "read", pos: rs.Index, readMax: r.minSeq, step: c.step})
-			add("read %d: index %v (applied %v)", rs.ReadID, rs.Index, m.app.applied)
-		} else {
-			delete(c.reads, rs.ReadID)
-			add("read %d: %v", rs.ReadID, rs.Err)
-		}
-	}
-	for _, o := range rd.Outcomes {
-		add("outcome %v: %v", o.ID, o.Err)
-	}
-	if rd.Removed {
-		m.removed = true
-		m.journal = append(m.journal, event{kind: "removed", step: c.step})
-		add("removed")
-	}
-	m.n.Advance(rd)
-	if !verbose && len(lines) == 0 {
+		e.crashNode(id.Node, b)
 		return true
 	}
-	fmt.Fprintf(b, "> %v ready\n", m.id)
-	for _, l := range lines {
+	if !verbose && len(pr.lines) == 0 {
+		return true
+	}
+	fmt.Fprintf(b, "> %v ready\n", id)
+	for _, l := range pr.lines {
 		fmt.Fprintf(b, "  %s\n", l)
 	}
 	return true
-}
-
-// crashBeforePersist sends the MsgOrder frames of m's Ready and crashes m
-// before the Ready is persisted.
-func (e *interactionEnv) crashBeforePersist(m *member, b *strings.Builder) {
-	c := e.c
-	if m == nil || !m.up || m.n == nil || !m.n.HasReady() {
-		return
-	}
-	rd := m.n.Ready()
-	fmt.Fprintf(b, "> %v ready (crashes before the write lands)\n", m.id)
-	if len(rd.Entries) > 0 {
-		fmt.Fprintf(b, "  not persisted: %s\n", envFmtEntries(rd.Entries))
-	}
-	for _, msg := range rd.Messages {
-		if msg.Type != MsgOrder {
-			fmt.Fprintf(b, "  not sent: %v\n", msg)
-			continue
-		}
-		if c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}] {
-			fmt.Fprintf(b, "  send: %v (lost: partition)\n", msg)
-			continue
-		}
-		fmt.Fprintf(b, "  send: %v\n", msg)
-		c.net = append(c.net, envelope{m: msg, at: c.step})
-	}
-	e.crashNode(m.id.Node, b)
 }
 
 // recordView notes an installed view record and flags a second, different
@@ -591,9 +527,9 @@ func (e *interactionEnv) filter(t *testing.T, td *datadriven.TestData) envMsgFil
 		f.types = map[MsgType]bool{}
 		for _, v := range vals {
 			found := false
-			for i, name := range msgNames {
-				if strings.EqualFold(name, v) && name != "" {
-					f.types[MsgType(i)] = true
+			for mt := MsgType(1); mt <= MaxMsgType; mt++ {
+				if strings.EqualFold(mt.String(), v) {
+					f.types[mt] = true
 					found = true
 				}
 			}
@@ -617,6 +553,7 @@ func (e *interactionEnv) deliverOne(msg Message) string {
 	case c.cutoff[[2]NodeID{msg.From.Node, msg.To.Node}]:
 		return fmt.Sprintf("%v (lost: partition)", msg)
 	}
+	m.wake()
 	if err := m.n.Step(msg); err != nil {
 		return fmt.Sprintf("%v (error: %v)", msg, err)
 	}
@@ -709,14 +646,9 @@ func (e *interactionEnv) deliverSnapshots(to map[NodeID]bool, drop bool, b *stri
 			fmt.Fprintf(b, "%s (lost: partition)\n", desc)
 			continue
 		}
-		if err := m.n.Restore(s.pos, s.dedup); err != nil {
+		if err := c.restoreSnapshot(m, s); err != nil {
 			fmt.Fprintf(b, "%s: Restore: %v\n", desc, err)
 			continue
-		}
-		m.app = app{digest: s.digest, applied: s.pos, count: s.count}
-		m.journal = append(m.journal, event{kind: "restore", pos: s.pos, digest: s.digest, step: c.step, entry: Entry{ID: EntryID{Origin: s.from}}})
-		if !m.memory {
-			m.disk.applied, m.disk.digest, m.disk.dedup = s.pos, s.digest, s.dedup
 		}
 		fmt.Fprintf(b, "%s restored\n", desc)
 	}
@@ -748,7 +680,7 @@ func (e *interactionEnv) stabilize(t *testing.T, td *datadriven.TestData, b *str
 		var rb strings.Builder
 		moved := false
 		for _, id := range nodes {
-			if e.processReady(c.members[id], &rb, verbose) {
+			if e.processReady(c.members[id], &rb, verbose, noCrash) {
 				moved = true
 			}
 		}
@@ -801,6 +733,7 @@ func (e *interactionEnv) stabilize(t *testing.T, td *datadriven.TestData, b *str
 		e.ticks++
 		for _, id := range nodes {
 			if m := c.members[id]; m.up && m.n != nil {
+				m.wake()
 				m.n.Tick()
 			}
 		}
@@ -829,11 +762,12 @@ func (e *interactionEnv) settled() bool {
 	}
 	for _, id := range e.c.order {
 		m := e.c.members[id]
-		if m.up && m.n != nil && !m.removed && (len(m.n.changes) > 0 || m.n.leaving) {
+		if m.up && m.n != nil && !m.removed && (PendingChanges(m.n) > 0 || IsLeaving(m.n)) {
 			return false
 		}
 		if m.up && m.n != nil && !m.removed {
-			if sq := e.c.members[m.n.view.Sequencer().Node]; sq == nil || !sq.up {
+			v := m.n.View()
+			if sq := e.c.members[v.Sequencer().Node]; sq == nil || !sq.up {
 				return false
 			}
 		}
@@ -876,11 +810,17 @@ func (e *interactionEnv) crashNode(id NodeID, b *strings.Builder) {
 	}
 	c.pendingSnaps = ks
 	m := c.members[id]
-	if m.memory {
+	st, _ := m.disk.Load(harnessGroup)
+	switch {
+	case m.memory:
 		fmt.Fprintf(b, "%d crashed (memory member: state lost)\n", id)
-	} else if m.disk.hs != nil {
-		fmt.Fprintf(b, "%d crashed (disk: %s, log %s, applied %v)\n", id, envFmtHS(m.disk.hs), envFmtLogRange(m.disk.log), m.disk.applied)
-	} else {
+	case st.HardState != nil:
+		applied := Viewstamp{}
+		if st.Snapshot != nil {
+			applied = st.Snapshot.Pos
+		}
+		fmt.Fprintf(b, "%d crashed (disk: %s, log %s, applied %v)\n", id, envFmtHS(st.HardState), envFmtLogRange(st.Log), applied)
+	default:
 		fmt.Fprintf(b, "%d crashed (disk empty)\n", id)
 	}
 }
@@ -901,13 +841,16 @@ func (e *interactionEnv) restart(t *testing.T, td *datadriven.TestData, b *strin
 	}
 	if a, ok := td.Arg("incarnation"); ok {
 		inc, _ := strconv.Atoi(a.SingleVal(t))
-		if m.disk.hs == nil {
+		d, _ := m.disk.Load(harnessGroup)
+		if d.HardState == nil {
 			td.Fatalf(t, "incarnation= needs a disk")
 		}
 		cfg := m.cfg
 		cfg.Self.Incarnation = uint64(inc)
-		d := m.disk
-		st := RestartState{HardState: *d.hs, Log: slices.Clone(d.log), Applied: d.applied, Dedup: d.dedup, StableHint: d.stable}
+		st := RestartState{HardState: *d.HardState, Log: d.Log, StableHint: d.StableHint}
+		if d.Snapshot != nil {
+			st.Applied, st.Dedup = d.Snapshot.Pos, d.Snapshot.Dedup
+		}
 		if _, err := Restart(cfg, st); err != nil {
 			fmt.Fprintf(b, "Restart as %v: %v\n", cfg.Self, err)
 			return
@@ -917,7 +860,7 @@ func (e *interactionEnv) restart(t *testing.T, td *datadriven.TestData, b *strin
 	}
 	c.restart(id)
 	in := m.n.Info()
-	fmt.Fprintf(b, "%v %v in v%d, held %v, applied %v\n", in.Self, in.Status, in.View, in.Held, m.app.applied)
+	fmt.Fprintf(b, "%v %v in v%d, held %v, applied %v\n", in.Self, in.Status, in.View, in.Held, m.cl.Applied())
 }
 
 // rebootstrap runs Bootstrap again on a node (an operator re-running the
@@ -928,15 +871,15 @@ func (e *interactionEnv) rebootstrap(t *testing.T, td *datadriven.TestData, b *s
 	m := c.members[id]
 	cfg := m.cfg
 	cfg.Self.Incarnation = uint64(envIntArg(t, td, "incarnation", int(cfg.Self.Incarnation)))
-	nd, err := Bootstrap(cfg, e.boot)
-	if err != nil {
+	old := m.cfg
+	m.cfg, m.disk = cfg, replica.NewMemStore()
+	if err := c.bootstrapMember(m, e.boot); err != nil {
+		m.cfg = old
 		fmt.Fprintf(b, "Bootstrap %v: %v\n", cfg.Self, err)
 		return
 	}
-	m.n, m.up, m.removed, m.id, m.cfg = nd, true, false, cfg.Self, cfg
-	m.disk, m.app = disk{}, app{}
-	m.journal = append(m.journal, event{kind: "newinc", step: c.step})
-	fmt.Fprintf(b, "Bootstrap %v: ok, %v\n", cfg.Self, nd.View())
+	m.journal = append(m.journal, simcheck.Event{Kind: simcheck.NewIncarnation, Member: cfg.Self, Step: c.step})
+	fmt.Fprintf(b, "Bootstrap %v: ok, %v\n", cfg.Self, m.n.View())
 }
 
 func (e *interactionEnv) partition(t *testing.T, td *datadriven.TestData, b *strings.Builder) {
@@ -974,7 +917,7 @@ func (e *interactionEnv) printSuspicions(b *strings.Builder, ids []NodeID) {
 		}
 		var s []string
 		for _, o := range e.c.order {
-			if m.n.suspected[o] {
+			if Suspects(m.n, o) {
 				s = append(s, strconv.Itoa(int(o)))
 			}
 		}
@@ -999,6 +942,7 @@ func (e *interactionEnv) propose(t *testing.T, td *datadriven.TestData, b *strin
 	}
 	ch := Change{Kind: kind, Member: e.memberArg(t, td, "member"), Epoch: uint64(envIntArg(t, td, "epoch", 0))}
 	m := e.c.members[id]
+	m.wake()
 	if err := m.n.Propose(ch); err != nil {
 		fmt.Fprintf(b, "propose %v at %v: %v\n", ch, m.id, err)
 		return
@@ -1020,11 +964,13 @@ func (e *interactionEnv) join(t *testing.T, td *datadriven.TestData, b *strings.
 	inc := c.nextInc
 	c.nextInc++
 	cfg := c.memberConfig(id, inc)
-	nd, err := Join(cfg, contacts)
+	m := &member{id: cfg.Self, up: true, cfg: cfg, disk: replica.NewMemStore(), sm: &simcheck.DigestMachine{}}
+	cl, err := clone.Join(c.cloneConfig(m), cfg, contacts)
 	if err != nil {
 		td.Fatalf(t, "join: %v", err)
 	}
-	c.members[id] = &member{id: cfg.Self, n: nd, up: true, cfg: cfg}
+	m.setClone(cl)
+	c.members[id] = m
 	c.order = append(c.order, id)
 	fmt.Fprintf(b, "%v joining via %v\n", cfg.Self, contacts)
 }
@@ -1046,14 +992,14 @@ func (e *interactionEnv) status(b *strings.Builder) {
 			anyRead = "yes"
 		}
 		fmt.Fprintf(b, "%v: %v v%d %s held=%v stable=%v delivered=%v digest=%04x pending=%d any-read=%s\n",
-			in.Self, in.Status, in.View, role, in.Held, in.Stable, in.Delivered, m.app.digest&0xffff, in.Pending, anyRead)
+			in.Self, in.Status, in.View, role, in.Held, in.Stable, in.Delivered, m.sm.Digest()&0xffff, in.Pending, anyRead)
 	}
 	views := map[uint64]bool{}
 	for _, id := range e.c.order {
 		m := e.c.members[id]
-		if m.up && m.n != nil && !views[m.n.view.ID] {
-			views[m.n.view.ID] = true
-			fmt.Fprintf(b, "  %v\n", m.n.view)
+		if m.up && m.n != nil && !views[m.n.View().ID] {
+			views[m.n.View().ID] = true
+			fmt.Fprintf(b, "  %v\n", m.n.View())
 		}
 	}
 }
@@ -1063,22 +1009,22 @@ func (e *interactionEnv) delivered(t *testing.T, td *datadriven.TestData, b *str
 		m := e.c.members[id]
 		var parts []string
 		for _, ev := range m.journal {
-			switch ev.kind {
-			case "deliver":
-				s := fmt.Sprintf("%v:%s", ev.entry.VS, envFmtPayload(ev.entry.Payload))
-				if ev.dup {
+			switch ev.Kind {
+			case simcheck.Deliver:
+				s := fmt.Sprintf("%v:%s", ev.Entry.VS, envFmtPayload(ev.Entry.Payload))
+				if ev.Dup {
 					s += "(dup)"
 				}
 				parts = append(parts, s)
-			case "restore":
-				parts = append(parts, fmt.Sprintf("[snapshot@%v]", ev.pos))
-			case "restart":
+			case simcheck.Restore:
+				parts = append(parts, fmt.Sprintf("[snapshot@%v]", ev.Pos))
+			case simcheck.Restart:
 				parts = append(parts, "[restart]")
-			case "newinc":
+			case simcheck.NewIncarnation:
 				parts = append(parts, "[new incarnation]")
-			case "install":
-				parts = append(parts, fmt.Sprintf("|v%d", ev.view.ID))
-			case "removed":
+			case simcheck.Install:
+				parts = append(parts, fmt.Sprintf("|v%d", ev.View.ID))
+			case simcheck.Removed:
 				parts = append(parts, "[removed]")
 			}
 		}
@@ -1086,113 +1032,38 @@ func (e *interactionEnv) delivered(t *testing.T, td *datadriven.TestData, b *str
 	}
 }
 
-// check verifies, from every member's journal, the properties the
-// scenarios pin down, and prints "ok" or every violation:
+// check verifies, from every member's journal, the properties that hold
+// at any moment (simcheck.CheckSafety: P1–P7, P8's "acknowledged updates
+// are in every later cut", P10, P13, P14, S6 and G7's "a voter holds
+// state"), and:
 //
-//	P1  one record per view id
-//	P4  every entry delivered in the view that ordered it
-//	P5  a delivered seq names the same entry everywhere (seqs of delivered
-//	    entries are never reused)
-//	P6  no entry id applied twice by one member
-//	P8  every acknowledged entry is ≤ the cut of every later view
 //	P12 members at the same applied position have the same digest
-//	P13 every delivered entry is ≤ the cut of every later view
-//	P14 every view w+1 was accepted by Q(w) voters of w
-//	S6  a strict read's index covers every write acknowledged before it
-//	    was issued
 //	G7  every live NORMAL member that is not restoring has delivered up to
 //	    its view's cut (holds the state the cut implies)
-//	and that no Ready was empty although HasReady said otherwise.
+//
+// and that no Ready was empty although HasReady said otherwise. It prints
+// "ok" or every violation.
 func (e *interactionEnv) check(b *strings.Builder) {
 	c := e.c
 	probs := slices.Clone(e.problems)
-	type del struct {
-		vs  Viewstamp
-		id  EntryID
-		who MemberID
-	}
-	bySeq := map[uint64]del{}
-	var delivered []del
-	for _, nid := range c.order {
-		m := c.members[nid]
-		applied := map[EntryID]bool{}
-		for _, ev := range m.journal {
-			switch ev.kind {
-			case "newinc":
-				applied = map[EntryID]bool{}
-			case "deliver":
-				en := ev.entry
-				if ev.inView != en.VS.View {
-					probs = append(probs, fmt.Sprintf("P4: %d delivered %v in v%d", nid, en.VS, ev.inView))
-				}
-				if !ev.dup {
-					if applied[en.ID] {
-						probs = append(probs, fmt.Sprintf("P6: %d applied %v twice (again at %v)", nid, en.ID, en.VS))
-					}
-					applied[en.ID] = true
-				}
-				if d, ok := bySeq[en.VS.Seq]; ok {
-					if d.vs != en.VS || d.id != en.ID {
-						probs = append(probs, fmt.Sprintf("P5: seq %d is %v %v at %v but %v %v at %d", en.VS.Seq, d.vs, d.id, d.who, en.VS, en.ID, nid))
-					}
-				} else {
-					bySeq[en.VS.Seq] = del{vs: en.VS, id: en.ID, who: m.id}
-					delivered = append(delivered, bySeq[en.VS.Seq])
-				}
-			}
-		}
-	}
-	ids := make([]uint64, 0, len(e.views))
-	for id := range e.views {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, vid := range ids {
-		v := e.views[vid]
-		for _, d := range delivered {
-			if d.vs.View < v.ID && v.Cut.Less(d.vs) {
-				probs = append(probs, fmt.Sprintf("P13: %v delivered but above the cut of %v", d.vs, v))
-			}
-		}
-		for id, vs := range c.acked {
-			if vs.View < v.ID && v.Cut.Less(vs) {
-				probs = append(probs, fmt.Sprintf("P8: acknowledged %v at %v not in %v", id, vs, v))
-			}
-		}
-		prev, ok := e.views[vid-1]
-		if vid < 2 || !ok {
-			continue
-		}
-		acc := 0
-		for _, voter := range prev.Voters() {
-			m := c.members[voter.Node]
-			for _, ev := range m.journal {
-				if ev.kind == "accept" && ev.view.Equal(&v) {
-					acc++
-					break
-				}
-			}
-		}
-		if acc < prev.Quorum() {
-			probs = append(probs, fmt.Sprintf("P14: %v accepted by %d voters of v%d (Q=%d)", v, acc, prev.ID, prev.Quorum()))
-		}
-	}
+	probs = append(probs, simcheck.CheckSafety(c.simRun(false, nil)).Violations...)
 	byPos := map[Viewstamp]struct {
 		digest uint64
 		who    NodeID
 	}{}
 	for _, nid := range c.order {
 		m := c.members[nid]
-		if !m.up || m.n == nil || m.app.applied == (Viewstamp{}) {
+		if !m.up || m.n == nil || m.cl.Applied() == (Viewstamp{}) {
 			continue
 		}
-		if o, ok := byPos[m.app.applied]; ok && o.digest != m.app.digest {
-			probs = append(probs, fmt.Sprintf("P12: %d and %d both applied up to %v with different digests", o.who, nid, m.app.applied))
+		applied := m.cl.Applied()
+		if o, ok := byPos[applied]; ok && o.digest != m.sm.Digest() {
+			probs = append(probs, fmt.Sprintf("P12: %d and %d both applied up to %v with different digests", o.who, nid, applied))
 		}
-		byPos[m.app.applied] = struct {
+		byPos[applied] = struct {
 			digest uint64
 			who    NodeID
-		}{m.app.digest, nid}
+		}{m.sm.Digest(), nid}
 	}
 	for _, nid := range c.order {
 		m := c.members[nid]
@@ -1200,19 +1071,8 @@ func (e *interactionEnv) check(b *strings.Builder) {
 			continue
 		}
 		in := m.n.Info()
-		if in.Status == StatusNormal && !in.Restoring && in.Delivered.Less(m.n.view.Cut) {
-			probs = append(probs, fmt.Sprintf("G7: %v is a %v of v%d but delivered only %v, below the cut %v (no state)", in.Self, in.Role, in.View, in.Delivered, m.n.view.Cut))
-		}
-	}
-	rids := make([]uint64, 0, len(c.reads))
-	for id := range c.reads {
-		rids = append(rids, id)
-	}
-	slices.Sort(rids)
-	for _, id := range rids {
-		r := c.reads[id]
-		if r.done && r.index.Seq < r.minSeq {
-			probs = append(probs, fmt.Sprintf("S6: read %d at %d got index %v below the acknowledged seq %d", id, r.node, r.index, r.minSeq))
+		if v := m.n.View(); in.Status == StatusNormal && !in.Restoring && in.Delivered.Less(v.Cut) {
+			probs = append(probs, fmt.Sprintf("G7: %v is a %v of v%d but delivered only %v, below the cut %v (no state)", in.Self, in.Role, in.View, in.Delivered, v.Cut))
 		}
 	}
 	if len(probs) == 0 {

@@ -1,4 +1,4 @@
-package groupcomm
+package groupcomm_test
 
 import (
 	"path/filepath"

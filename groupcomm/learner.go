@@ -121,16 +121,30 @@ func (n *Node) tickLearner() {
 	n.send(Message{Type: MsgLearnerReady, To: n.view.Sequencer(), VS: n.delivered})
 }
 
-// Restore tells a restoring learner that the caller restored and persisted
-// a snapshot at position pos with the dedup table dedup (both from the
-// donor's SnapshotRequest). The learner then delivers exactly the entries
-// after pos (G7) and asks to be promoted.
-func (n *Node) Restore(pos Viewstamp, dedup []byte) error {
+// CheckRestore reports whether Restore would take a snapshot at pos, without
+// changing anything: a caller checks before it replaces its state machine.
+func (n *Node) CheckRestore(pos Viewstamp) error {
 	if !n.restoring || n.status != StatusNormal {
 		return ErrNotLearner
 	}
 	if pos.Less(n.view.Cut) {
 		return fmt.Errorf("%w: snapshot at %v, cut %v", ErrStaleSnapshot, pos, n.view.Cut)
+	}
+	if n.elog.last().Seq >= pos.Seq && pos.Seq > n.elog.base.Seq {
+		if vs, ok := n.elog.vsAt(pos.Seq); !ok || vs != pos {
+			return fmt.Errorf("%w: snapshot position %v not on this member's log", ErrStaleSnapshot, pos)
+		}
+	}
+	return nil
+}
+
+// Restore tells a restoring learner that the caller restored and persisted
+// a snapshot at position pos with the dedup table dedup (both from the
+// donor's SnapshotRequest). The learner then delivers exactly the entries
+// after pos (G7) and asks to be promoted.
+func (n *Node) Restore(pos Viewstamp, dedup []byte) error {
+	if err := n.CheckRestore(pos); err != nil {
+		return err
 	}
 	d, err := decodeDedup(dedup)
 	if err != nil {
@@ -139,9 +153,6 @@ func (n *Node) Restore(pos Viewstamp, dedup []byte) error {
 	if n.elog.last().Seq < pos.Seq {
 		n.elog.reset(pos)
 	} else if pos.Seq > n.elog.base.Seq {
-		if vs, ok := n.elog.vsAt(pos.Seq); !ok || vs != pos {
-			return fmt.Errorf("%w: snapshot position %v not on this member's log", ErrStaleSnapshot, pos)
-		}
 		n.elog.compactTo(pos.Seq)
 	}
 	n.dedup = d

@@ -47,6 +47,7 @@ func (s Status) String() string {
 // drives it (see the package doc). A Node is not safe for concurrent use.
 type Node struct {
 	cfg  Config
+	bugs TestingKnobs // a copy of *cfg.Knobs, zero when nil
 	self MemberID
 	rng  *rand.Rand
 	log  *slog.Logger
@@ -121,6 +122,9 @@ func newNode(cfg Config) (*Node, error) {
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Knobs != nil {
+		n.bugs = *cfg.Knobs
 	}
 	n.hs.Incarnation = cfg.Self.Incarnation
 	n.origin.init()

@@ -43,7 +43,7 @@ func (n *Node) onReadIndex(m *Message) {
 func (n *Node) seqRead(from MemberID, id uint64) {
 	s := n.seq
 	w := readWait{from: from, id: id, index: n.stable, frame: s.frame + 1}
-	if n.cfg.bugs.strictNoQuorum {
+	if n.bugs.StrictNoQuorum {
 		n.answerRead(w, nil) // planted bug S6: no quorum round
 		return
 	}

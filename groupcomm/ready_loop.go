@@ -53,7 +53,7 @@ func (n *Node) Ready() Ready {
 	if n.hsDirty {
 		hs := n.hs
 		hs.Installed = hs.Installed.Clone()
-		if n.cfg.bugs.replyBeforePersist {
+		if n.bugs.ReplyBeforePersist {
 			// Planted bug S4: the promise and the acceptance are not
 			// written before the replies leave.
 			hs.Promised, hs.Accepted, hs.AcceptedView = n.diskHS.Promised, n.diskHS.Accepted, n.diskHS.AcceptedView
@@ -112,7 +112,7 @@ func (n *Node) mayAck() bool {
 	if n.status == StatusNormal {
 		return true
 	}
-	return n.status == StatusFrozen && n.cfg.bugs.noFreeze
+	return n.status == StatusFrozen && n.bugs.NoFreeze
 }
 
 // compact drops from memory the entries every member holds and this

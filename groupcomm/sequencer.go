@@ -175,7 +175,7 @@ func (n *Node) onNack(m *Message) {
 
 // vsLess compares viewstamps; the planted bug S2 compares seqs alone.
 func (n *Node) vsLess(a, b Viewstamp) bool {
-	if n.cfg.bugs.seqOnlyCompare {
+	if n.bugs.SeqOnlyCompare {
 		return a.Seq < b.Seq
 	}
 	return a.Less(b)
@@ -190,12 +190,12 @@ func (n *Node) computeStable() {
 		acks = append(acks, n.persisted)
 	}
 	for i := range s.peers {
-		if s.peers[i].voter || n.cfg.bugs.learnersVote {
+		if s.peers[i].voter || n.bugs.LearnersVote {
 			acks = append(acks, s.peers[i].acked)
 		}
 	}
 	q := n.view.Quorum()
-	if n.cfg.bugs.learnersVote {
+	if n.bugs.LearnersVote {
 		q = len(n.view.Members)/2 + 1
 	}
 	if len(acks) < q {
@@ -203,7 +203,7 @@ func (n *Node) computeStable() {
 	}
 	slices.SortFunc(acks, func(a, b Viewstamp) int { return b.Compare(a) })
 	st := acks[q-1]
-	if n.cfg.bugs.seqOnlyCompare {
+	if n.bugs.SeqOnlyCompare {
 		// Planted bug S2: acks counted by seq alone.
 		slices.SortFunc(acks, func(a, b Viewstamp) int { return int(b.Seq) - int(a.Seq) })
 		st = Viewstamp{View: n.view.ID, Seq: min(acks[q-1].Seq, n.elog.last().Seq)}

@@ -1,16 +1,24 @@
-package groupcomm
+package groupcomm_test
 
 import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+
+	. "github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/simcheck"
 )
 
 var (
 	simSeeds = flag.Int("sim.seeds", 2000, "number of seeds TestSim runs")
 	simSeed  = flag.Uint64("sim.seed", 0, "run only this seed (replay), with a trace")
-	simBug   = flag.String("sim.bug", "", "plant this bug in TestSim (see plantedBugNames)")
+	simRange = flag.String("sim.range", "", "run every seed of the range A-B and list all failures")
+	simBug   = flag.String("sim.bug", "", "plant this bug in TestSim (one of groupcomm.PlantedBugs)")
 	simSteps = flag.Int("sim.steps", 300, "chaos steps per run")
 )
 
@@ -31,6 +39,17 @@ type simParams struct {
 	// crashAcceptorP crashes a member right after it accepted a proposal
 	// (a nemesis aimed at view changes: amnesia, lost Commits).
 	crashAcceptorP float64
+	// midReadyCrashP crashes a member in the middle of a Ready, at a
+	// storage boundary (before the write, after it, after the sends, after
+	// the applies).
+	midReadyCrashP float64
+	// snapEvery and logTail: the clones' snapshot policy; frequent
+	// snapshots make restarts replay the log from a snapshot.
+	snapEvery, logTail uint64
+	// memoryNode, if not zero, is a memory member (nothing survives its
+	// crash); one at most, so that a crash never takes the state of a
+	// whole quorum (memory groups survive only while a majority lives).
+	memoryNode NodeID
 	// lazyTicks skips the ticks of quiescent members, as racs does.
 	lazyTicks bool
 	steps     int
@@ -51,32 +70,48 @@ func drawParams(rng *rand.Rand, steps int) simParams {
 		mcastP:         0.6,
 		readP:          0.1,
 		crashAcceptorP: []float64{0, 0, 0.1, 0.3}[rng.IntN(4)],
+		midReadyCrashP: []float64{0, 0, 0.002, 0.01}[rng.IntN(4)],
+		snapEvery:      []uint64{1, 3, 10, 40}[rng.IntN(4)],
+		logTail:        []uint64{0, 2, 16, 1 << 20}[rng.IntN(4)],
 		lazyTicks:      rng.IntN(2) == 0,
 		steps:          steps,
 	}
 }
 
+func drawMemoryNode(rng *rand.Rand, p *simParams) {
+	if rng.IntN(3) == 0 {
+		p.memoryNode = NodeID(1 + rng.IntN(p.nodes))
+	}
+}
+
 // simResult is the outcome of one run.
 type simResult struct {
-	violations []string
-	views      int
-	delivered  int
-	acked      int
-	trace      string
+	simcheck.Result
+	trace string
 }
 
 // runSim runs one seeded simulation and checks P1–P14.
-func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
+func runSim(seed uint64, bug string, steps int, trace bool) simResult {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	p := drawParams(rng, steps)
-	c := newCluster(seed, p.nodes, bugs)
+	drawMemoryNode(rng, &p)
+	var knobs TestingKnobs
+	if !knobs.PlantBug(bug) {
+		panic("unknown planted bug " + bug)
+	}
+	c := newCluster(seed, p.nodes, knobs)
+	c.snapEvery, c.logTail = p.snapEvery, p.logTail
+	if m := c.members[p.memoryNode]; m != nil {
+		m.memory = true
+		c.bootstrapMember(m, c.boot)
+	}
 	if trace {
 		c.enableTrace()
 	}
 	c.dropRate, c.dupRate, c.maxDelay = p.dropRate, p.dupRate, p.maxDelay
+	c.midReadyCrashP = p.midReadyCrashP
 	c.lazyTicks = p.lazyTicks
 	c.tracef("seed %d params %+v", seed, p)
-	submitted := map[EntryID]string{}
 	left := map[NodeID]bool{} // removed after leaving: gone for good
 	leaving := c.leaving      // asked to leave, not yet removed
 	payloadN := 0
@@ -86,10 +121,7 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 			return
 		}
 		payloadN++
-		pl := fmt.Sprintf("p%d", payloadN)
-		if eid, err := m.n.Multicast([]byte(pl)); err == nil {
-			submitted[eid] = pl
-		}
+		c.multicast(id, fmt.Sprintf("p%d", payloadN))
 	}
 	upNodes := func() []NodeID {
 		var out []NodeID
@@ -108,6 +140,19 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 			}
 		}
 		return out
+	}
+	goneLeavers := func() {
+		for _, id := range c.order {
+			m := c.members[id]
+			if leaving[id] && m.removed && m.up {
+				left[id] = true
+				m.up = false // a member that left stays gone
+				m.setClone(nil)
+			}
+			if leaving[id] && !m.up && !left[id] {
+				delete(leaving, id) // crashed while leaving: it restarts as a member
+			}
+		}
 	}
 	for i := 0; i < p.steps; i++ {
 		if rng.Float64() < p.mcastP {
@@ -156,6 +201,7 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 			if ups := upNodes(); len(ups) > 2 {
 				id := ups[rng.IntN(len(ups))]
 				if m := c.members[id]; m.n != nil && m.n.Status() == StatusNormal {
+					m.wake()
 					m.n.Leave()
 					leaving[id] = true
 					c.tracef("leave %d", id)
@@ -163,17 +209,11 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 			}
 		}
 		c.runStep(true)
+		goneLeavers()
 		for _, id := range c.order {
 			m := c.members[id]
-			if leaving[id] && m.removed && m.up {
-				left[id] = true
-				m.up, m.n = false, nil // a member that left stays gone
-			}
-			if leaving[id] && !m.up {
-				delete(leaving, id) // crashed while leaving: it restarts as a member
-			}
 			if m.up && p.crashAcceptorP > 0 && len(m.journal) > 0 {
-				if ev := m.journal[len(m.journal)-1]; ev.kind == "accept" && ev.step == c.step && rng.Float64() < p.crashAcceptorP {
+				if ev := m.journal[len(m.journal)-1]; ev.Kind == simcheck.Accept && ev.Step == c.step && rng.Float64() < p.crashAcceptorP {
 					c.crash(id)
 				}
 			}
@@ -181,12 +221,12 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 	}
 	// Failures stop: heal, restart everyone, no more loss.
 	c.heal()
-	c.dropRate, c.dupRate = 0, 0
+	c.dropRate, c.dupRate, c.midReadyCrashP = 0, 0, 0
 	for _, id := range downNodes() {
 		c.restart(id)
 	}
 	c.tracef("healed; all restarted")
-	settledAt := -1
+	settled := false
 	for i := 0; i < 4000; i++ {
 		if i < 20 {
 			if ups := upNodes(); len(ups) > 0 {
@@ -194,18 +234,13 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 			}
 		}
 		c.runStep(true)
-		for _, id := range c.order {
-			if m := c.members[id]; leaving[id] && m.removed && m.up {
-				left[id] = true
-				m.up, m.n = false, nil
-			}
-		}
+		goneLeavers()
 		if i >= 20 && c.settled() && c.allPendingDone() {
-			settledAt = i
+			settled = true
 			break
 		}
 	}
-	res := check(c, submitted, left, settledAt >= 0)
+	res := simResult{Result: simcheck.Check(c.simRun(settled, left))}
 	if trace {
 		res.trace = c.trace.String()
 	}
@@ -215,92 +250,147 @@ func runSim(seed uint64, bugs plantedBugs, steps int, trace bool) simResult {
 func (c *cluster) allPendingDone() bool {
 	for _, id := range c.order {
 		m := c.members[id]
-		if m.up && m.n != nil && !m.removed && m.n.origin.count() > 0 {
+		if m.up && m.n != nil && !m.removed && m.n.Info().Pending > 0 {
 			return false
 		}
 	}
 	return true
 }
 
-func simBugsByName(name string) (plantedBugs, bool) {
-	var b plantedBugs
-	switch name {
-	case "":
-	case "no-freeze":
-		b.noFreeze = true
-	case "seq-only":
-		b.seqOnlyCompare = true
-	case "learners-vote":
-		b.learnersVote = true
-	case "reply-before-persist":
-		b.replyBeforePersist = true
-	case "strict-no-quorum":
-		b.strictNoQuorum = true
-	case "deliver-unstable":
-		b.deliverUnstable = true
-	case "commit-no-majority":
-		b.commitNoMajority = true
-	default:
-		return b, false
+// parseRange parses "A-B".
+func parseRange(s string) (lo, hi uint64, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("range %q: want A-B", s)
 	}
-	return b, true
+	if lo, err = strconv.ParseUint(a, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	if hi, err = strconv.ParseUint(b, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	if hi < lo {
+		return 0, 0, fmt.Errorf("range %q is empty", s)
+	}
+	return lo, hi, nil
 }
 
-var plantedBugNames = []string{"no-freeze", "seq-only", "learners-vote", "reply-before-persist",
-	"strict-no-quorum", "deliver-unstable", "commit-no-majority"}
+// runSeeds runs the seeds lo..hi on every core and returns the failing
+// seeds (with their first violation), in order, and the totals. With
+// stopAtFirst it stops handing out seeds after a failure.
+func runSeeds(lo, hi uint64, bug string, steps int, stopAtFirst bool) (fails []seedFailure, views, delivered int) {
+	var mu sync.Mutex
+	next := lo
+	stop := false
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next > hi || stop {
+					mu.Unlock()
+					return
+				}
+				seed := next
+				next++
+				mu.Unlock()
+				res := runSim(seed, bug, steps, false)
+				mu.Lock()
+				views += res.Views
+				delivered += res.Delivered
+				if len(res.Violations) > 0 {
+					fails = append(fails, seedFailure{seed: seed, violations: res.Violations})
+					stop = stop || stopAtFirst
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sortFailures(fails)
+	return fails, views, delivered
+}
+
+type seedFailure struct {
+	seed       uint64
+	violations []string
+}
+
+func sortFailures(f []seedFailure) {
+	for i := 1; i < len(f); i++ {
+		for j := i; j > 0 && f[j].seed < f[j-1].seed; j-- {
+			f[j], f[j-1] = f[j-1], f[j]
+		}
+	}
+}
+
+func replayCmd(seed uint64, bug string) string {
+	return fmt.Sprintf("go test ./groupcomm -run 'TestSim$' -sim.seed=%d -sim.bug=%q -v", seed, bug)
+}
 
 // TestSim runs the seeded randomized simulation and checks P1–P14 after
-// every run. Replay one seed with -sim.seed=N (prints a trace).
+// every run. Replay one seed with -sim.seed=N (prints a trace); run a
+// range and list every failure with -sim.range=A-B.
 func TestSim(t *testing.T) {
-	bugs, ok := simBugsByName(*simBug)
-	if !ok {
-		t.Fatalf("unknown -sim.bug %q; known: %v", *simBug, plantedBugNames)
+	var k TestingKnobs
+	if !k.PlantBug(*simBug) {
+		t.Fatalf("unknown -sim.bug %q; known: %v", *simBug, PlantedBugs)
 	}
 	if *simSeed != 0 {
-		res := runSim(*simSeed, bugs, *simSteps, true)
+		res := runSim(*simSeed, *simBug, *simSteps, true)
 		t.Log(res.trace)
-		for _, v := range res.violations {
+		for _, v := range res.Violations {
 			t.Error(v)
 		}
 		return
 	}
-	n := *simSeeds
+	lo, hi := uint64(1), uint64(*simSeeds)
 	if testing.Short() {
-		n = min(n, 200)
+		hi = min(hi, 200)
 	}
-	totalViews, totalDelivered := 0, 0
-	for seed := uint64(1); seed <= uint64(n); seed++ {
-		res := runSim(seed, bugs, *simSteps, false)
-		totalViews += res.views
-		totalDelivered += res.delivered
-		if len(res.violations) > 0 {
-			for i, v := range res.violations {
-				if i == 5 {
-					break
-				}
-				t.Error(v)
-			}
-			t.Fatalf("seed %d violated the properties; replay: go test ./groupcomm -run 'TestSim$' -sim.seed=%d -sim.bug=%q -v", seed, seed, *simBug)
+	rangeMode := *simRange != ""
+	if rangeMode {
+		var err error
+		if lo, hi, err = parseRange(*simRange); err != nil {
+			t.Fatal(err)
 		}
 	}
-	t.Logf("%d seeds: %d views installed, %d deliveries checked", n, totalViews, totalDelivered)
+	fails, views, delivered := runSeeds(lo, hi, *simBug, *simSteps, !rangeMode)
+	for i, f := range fails {
+		if !rangeMode && i > 0 {
+			break
+		}
+		for j, v := range f.violations {
+			if j == 3 {
+				break
+			}
+			t.Errorf("seed %d: %s", f.seed, v)
+		}
+		t.Errorf("seed %d violated the properties; replay: %s", f.seed, replayCmd(f.seed, *simBug))
+	}
+	if rangeMode && len(fails) > 0 {
+		var seeds []string
+		for _, f := range fails {
+			seeds = append(seeds, strconv.FormatUint(f.seed, 10))
+		}
+		t.Errorf("%d of %d seeds failed: %s", len(fails), hi-lo+1, strings.Join(seeds, " "))
+	}
+	t.Logf("seeds %d-%d: %d views installed, %d deliveries checked", lo, hi, views, delivered)
 }
 
 // TestSimCatchesPlantedBugs shows the checker can fail: each planted bug
 // must produce a reported violation within the CI seed budget.
 func TestSimCatchesPlantedBugs(t *testing.T) {
-	budget := *simSeeds
-	for _, name := range plantedBugNames {
+	budget := uint64(*simSeeds)
+	for _, name := range PlantedBugs {
 		t.Run(name, func(t *testing.T) {
-			bugs, _ := simBugsByName(name)
-			for seed := uint64(1); seed <= uint64(budget); seed++ {
-				res := runSim(seed, bugs, *simSteps, false)
-				if len(res.violations) > 0 {
-					t.Logf("caught at seed %d: %s", seed, res.violations[0])
-					return
-				}
+			fails, _, _ := runSeeds(1, budget, name, *simSteps, true)
+			if len(fails) == 0 {
+				t.Fatalf("planted bug %s not caught in %d seeds", name, budget)
 			}
-			t.Fatalf("planted bug %s not caught in %d seeds", name, budget)
+			t.Logf("caught at seed %d: %s", fails[0].seed, fails[0].violations[0])
 		})
 	}
 }

@@ -1,12 +1,14 @@
-package groupcomm
+package groupcomm_test
 
 import (
 	"fmt"
 	"testing"
+
+	. "github.com/quicksilver-go/quicksilver/groupcomm"
 )
 
 func TestSmokeNormalCase(t *testing.T) {
-	c := newCluster(1, 3, plantedBugs{})
+	c := newCluster(1, 3, TestingKnobs{})
 	for i := 0; i < 30; i++ {
 		for _, id := range c.order {
 			if _, err := c.multicast(id, fmt.Sprintf("m%d-%d", id, i)); err != nil {
@@ -24,17 +26,17 @@ func TestSmokeNormalCase(t *testing.T) {
 		}
 		t.Fatal("not settled")
 	}
-	d := c.members[1].app.digest
+	d := c.members[1].sm.Digest()
 	for _, id := range c.order {
 		m := c.members[id]
-		if m.app.count != 90 || m.app.digest != d {
-			t.Fatalf("member %d applied %d digest %x (want 90, %x)", id, m.app.count, m.app.digest, d)
+		if m.sm.Count() != 90 || m.sm.Digest() != d {
+			t.Fatalf("member %d applied %d digest %x (want 90, %x)", id, m.sm.Count(), m.sm.Digest(), d)
 		}
 	}
 }
 
 func TestSmokeSequencerCrash(t *testing.T) {
-	c := newCluster(2, 3, plantedBugs{})
+	c := newCluster(2, 3, TestingKnobs{})
 	for i := 0; i < 10; i++ {
 		c.multicast(2, fmt.Sprintf("a%d", i))
 		c.runStep(true)
@@ -67,7 +69,7 @@ func TestSmokeSequencerCrash(t *testing.T) {
 		t.Fatal("not settled after restart")
 	}
 	for _, id := range c.order {
-		if c.members[id].app.digest != c.members[2].app.digest {
+		if c.members[id].sm.Digest() != c.members[2].sm.Digest() {
 			t.Fatalf("digest differs at %d", id)
 		}
 	}
@@ -76,7 +78,7 @@ func TestSmokeSequencerCrash(t *testing.T) {
 // After a total outage, a returning voter that cannot reach Q(w) waits and
 // says whom it waits for (L8).
 func TestRestartReportsWhomItWaitsFor(t *testing.T) {
-	c := newCluster(3, 3, plantedBugs{})
+	c := newCluster(3, 3, TestingKnobs{})
 	c.multicast(1, "x")
 	for i := 0; i < 100 && !c.settled(); i++ {
 		c.runStep(true)

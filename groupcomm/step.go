@@ -48,7 +48,7 @@ func (n *Node) Step(m Message) error {
 	if n.status == StatusJoining {
 		return nil
 	}
-	if n.cfg.bugs.seqOnlyCompare && (m.Type == MsgOrder || m.Type == MsgAck) && m.View != n.view.ID {
+	if n.bugs.SeqOnlyCompare && (m.Type == MsgOrder || m.Type == MsgAck) && m.View != n.view.ID {
 		// Planted bug S2: frames and acks are keyed by seq alone, so the
 		// view they belong to is not checked.
 		if m.Type == MsgOrder {

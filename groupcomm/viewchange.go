@@ -54,11 +54,11 @@ type commitTarget struct {
 // voters (planted bug S3: every member).
 func (n *Node) isAcceptor(v *View, id MemberID) bool {
 	m, ok := v.Lookup(id)
-	return ok && (m.Role == Voter || n.cfg.bugs.learnersVote)
+	return ok && (m.Role == Voter || n.bugs.LearnersVote)
 }
 
 func (n *Node) quorum(v *View) int {
-	if n.cfg.bugs.learnersVote {
+	if n.bugs.LearnersVote {
 		return len(v.Members)/2 + 1
 	}
 	return v.Quorum()
@@ -73,7 +73,7 @@ func (n *Node) covers(cut Viewstamp) bool {
 // the cut of w (S2: reports below view w count as c_w).
 func (n *Node) reportLast() Viewstamp {
 	l := n.elog.last()
-	if n.cfg.bugs.seqOnlyCompare {
+	if n.bugs.SeqOnlyCompare {
 		return l
 	}
 	if l.View != n.view.ID {
@@ -84,7 +84,7 @@ func (n *Node) reportLast() Viewstamp {
 
 // freeze stops acking and ordering in the installed view (S1).
 func (n *Node) freeze() {
-	if n.cfg.bugs.noFreeze && n.seq == nil {
+	if n.bugs.NoFreeze && n.seq == nil {
 		return // planted bug S1: a follower goes on acking
 	}
 	if n.status == StatusNormal {
@@ -100,7 +100,7 @@ func (n *Node) tickViewChange() {
 		return
 	}
 	n.resendCommit()
-	if n.selfRec.Role != Voter && !n.cfg.bugs.learnersVote {
+	if n.selfRec.Role != Voter && !n.bugs.LearnersVote {
 		return
 	}
 	vc := &n.vc
@@ -420,8 +420,8 @@ func (n *Node) acceptLocally(b Ballot, p *View) {
 	n.hs.Accepted, n.hs.AcceptedView = b, &v
 	n.hsDirty = true
 	n.freeze()
-	if n.cfg.onAccept != nil {
-		n.cfg.onAccept(b, v.Clone())
+	if n.bugs.OnAccept != nil {
+		n.bugs.OnAccept(b, v.Clone())
 	}
 }
 
@@ -494,7 +494,7 @@ func (n *Node) checkAccepted() {
 		}
 	}
 	decided := cw >= n.quorum(&n.view) && cw1 >= n.quorum(p)
-	if n.cfg.bugs.commitNoMajority {
+	if n.bugs.CommitNoMajority {
 		decided = len(vc.acceptedBy) >= 1 // planted bug: commit without majorities
 	}
 	if decided {

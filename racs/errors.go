@@ -1,6 +1,10 @@
 package racs
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/quicksilver-go/quicksilver/internal/clone"
+)
 
 // Sentinel errors, mapped to HTTP status in one place by the dispatcher.
 var (
@@ -29,5 +33,5 @@ var (
 	// ErrInvalidConfig: a configuration that cannot work.
 	ErrInvalidConfig = errors.New("racs: invalid config")
 	// ErrBadSnapshot: a snapshot failed verification.
-	ErrBadSnapshot = errors.New("racs: snapshot failed verification")
+	ErrBadSnapshot = clone.ErrBadSnapshot
 )

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/clone"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
@@ -47,18 +48,17 @@ type Group struct {
 	w    *worker
 
 	// Owned by the worker goroutine.
-	core        *groupcomm.Node
-	futures     map[groupcomm.EntryID]chan submitResult
-	reads       map[uint64]chan groupcomm.ReadState
-	idem        *idemTable
-	outXfer     map[groupcomm.MemberID]*outTransfer
-	inXfer      *inTransfer
-	sinceSnap   uint64
-	lastApplied groupcomm.Viewstamp
-	inBatch     bool
-	idleTicks   uint64 // ticks skipped while quiescent
+	cl             *clone.Clone // the protocol core, the state machine, the durable Ready loop
+	futures        map[groupcomm.EntryID]chan submitResult
+	reads          map[uint64]chan groupcomm.ReadState
+	outXfer        map[groupcomm.MemberID]*outTransfer
+	inXfer         *inTransfer
+	inBatch        bool
+	advancePending bool
+	idleTicks      uint64 // ticks skipped while quiescent
 
-	// smMu: Apply/Restore hold it for writing, Query for reading.
+	// smMu: Apply, Snapshot and Restore hold it for writing, Query for
+	// reading (replica.StateMachine's rule).
 	smMu sync.RWMutex
 
 	applied      atomic.Uint64 // delivered seq applied to the state machine
@@ -79,7 +79,7 @@ type submitResult struct {
 
 type request struct {
 	g      *Group
-	submit []byte // envelope, for a Submit
+	submit clone.Envelope // for a Submit
 	resp   chan submitResult
 	readID uint64
 	readC  chan groupcomm.ReadState
@@ -117,7 +117,7 @@ func (g *Group) Submit(ctx context.Context, update []byte, key string) (Result, 
 	if g.stopped.Load() {
 		return Result{}, g.stopError()
 	}
-	req := &request{g: g, submit: encodeEnvelope(key, update), resp: make(chan submitResult, 1)}
+	req := &request{g: g, submit: clone.NewEnvelope(key, update), resp: make(chan submitResult, 1)}
 	if err := g.w.enqueue(ctx, req); err != nil {
 		return Result{}, fmt.Errorf("%w: %v", ErrNotApplied, err)
 	}

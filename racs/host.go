@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/clone"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
@@ -30,22 +31,56 @@ type Host struct {
 	}
 	wg   sync.WaitGroup
 	stop chan struct{}
+
+	// manual: no goroutine runs; a test drives the workers (export_test.go).
+	manual   bool
+	failed   error // manual mode: the first Store.Write error (final)
+	incs     func() uint64
+	seedBase func() uint64
 }
 
 // NewHost starts a host.
 func NewHost(cfg Config) (*Host, error) {
+	h, err := newHost(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	h.start()
+	return h, nil
+}
+
+// newHost builds a host without starting its goroutines.
+func newHost(cfg Config, manual bool) (*Host, error) {
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger, commitC: make(chan *commitReq, 1024), stop: make(chan struct{})}
+	h := &Host{cfg: cfg, log: cfg.Logger, commitC: make(chan *commitReq, 1024), stop: make(chan struct{}), manual: manual}
 	h.mu.groups = map[replica.GroupID]*Group{}
 	h.mu.suspected = map[groupcomm.NodeID]bool{}
-	h.ticker = time.NewTicker(cfg.TickInterval)
-	ticks := make([]chan time.Time, cfg.Workers)
-	for i := range cfg.Workers {
+	h.incs = wallIncarnation
+	h.seedBase = func() uint64 { return uint64(time.Now().UnixNano()) }
+	for range cfg.Workers {
 		w := &worker{host: h, events: make(chan any, 4096), groups: map[replica.GroupID]*Group{}, done: make(chan struct{})}
 		h.workers = append(h.workers, w)
+	}
+	return h, nil
+}
+
+// wallIncarnation numbers a new incarnation by the wall clock: later
+// incarnations of a member have higher numbers (onJoin replaces the older
+// one), across restarts of a memory node too.
+func wallIncarnation() uint64 { return uint64(time.Now().UnixNano()) }
+
+// newIncarnation returns the incarnation of a new member of a group here.
+func (h *Host) newIncarnation() uint64 { return h.incs() }
+
+// start runs the workers, the ticker and the committer.
+func (h *Host) start() {
+	cfg := h.cfg
+	h.ticker = time.NewTicker(cfg.TickInterval)
+	ticks := make([]chan time.Time, cfg.Workers)
+	for i, w := range h.workers {
 		ticks[i] = make(chan time.Time, 1)
 		h.wg.Add(1)
 		go func() { defer h.wg.Done(); w.run(ticks[i], h.stop) }()
@@ -68,7 +103,6 @@ func NewHost(cfg Config) (*Host, error) {
 		}
 	}()
 	go func() { defer h.wg.Done(); h.runCommitter() }()
-	return h, nil
 }
 
 // Close stops every group and the host.
@@ -80,6 +114,14 @@ func (h *Host) Close() error {
 	}
 	h.mu.closed = true
 	h.mu.Unlock()
+	if h.manual {
+		close(h.stop)
+		for _, w := range h.workers {
+			w.stopAll(ErrStopped)
+			close(w.done)
+		}
+		return nil
+	}
 	h.ticker.Stop()
 	close(h.stop)
 	h.wg.Wait()
@@ -125,18 +167,19 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 	w := h.workers[int(uint64(gc.Group)%uint64(len(h.workers)))]
 	g := &Group{id: gc.Group, host: h, cfg: gc, w: w,
 		futures: map[groupcomm.EntryID]chan submitResult{}, reads: map[uint64]chan groupcomm.ReadState{},
-		idem: newIdemTable(h.cfg.IdempotencyWindow), outXfer: map[groupcomm.MemberID]*outTransfer{}}
+		outXfer: map[groupcomm.MemberID]*outTransfer{}}
 	c := make(chan struct{})
 	g.appliedC.Store(&c)
-	core, err := h.startCore(g)
+	cl, err := h.startClone(g)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range suspected {
-		core.SetSuspected(n, true)
+		cl.Core().SetSuspected(n, true)
 	}
-	g.core = core
-	g.viewRec.Store(core.View())
+	g.cl = cl
+	g.applied.Store(cl.Applied().Seq)
+	g.viewRec.Store(cl.Core().View())
 	g.publish()
 	h.mu.Lock()
 	h.mu.groups[gc.Group] = g
@@ -147,65 +190,59 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 	return g, nil
 }
 
-// startCore creates the group's protocol core from what the store holds.
+// coreConfig is the group's groupcomm.Config (Self is set by the caller).
 func (h *Host) coreConfig(gc GroupConfig) groupcomm.Config {
 	cc := h.cfg.Core
 	cc.Cluster, cc.Group, cc.GroupIncarnation = h.cfg.Cluster, uint64(gc.Group), gc.Incarnation
-	cc.Seed = uint64(h.cfg.Node)*0x9E3779B97F4A7C15 ^ uint64(gc.Group) ^ uint64(time.Now().UnixNano())
+	cc.Seed = uint64(h.cfg.Node)*0x9E3779B97F4A7C15 ^ uint64(gc.Group) ^ h.seedBase()
 	cc.Logger = h.log
+	cc.Self.Node = h.cfg.Node
 	return cc
 }
 
-func (h *Host) startCore(g *Group) (*groupcomm.Node, error) {
+// cloneConfig is the group's clone.Config.
+func (h *Host) cloneConfig(gc GroupConfig) clone.Config {
+	return clone.Config{Group: gc.Group, Durable: gc.Durability == Disk && h.cfg.Store != nil,
+		StateMachine: gc.StateMachine, SnapshotEvery: h.cfg.SnapshotEvery, LogTail: h.cfg.LogTail,
+		IdempotencyWindow: h.cfg.IdempotencyWindow}
+}
+
+// startClone creates the group's clone from what the store holds: a
+// restart (RECOVERING, S7) if it holds state, else a member of the
+// bootstrap view being created, else a new incarnation that joins.
+func (h *Host) startClone(g *Group) (*clone.Clone, error) {
 	gc := g.cfg
 	cc := h.coreConfig(gc)
-	if gc.Durability == Disk && h.cfg.Store != nil {
+	ccfg := h.cloneConfig(gc)
+	if ccfg.Durable {
 		st, err := h.cfg.Store.Load(gc.Group)
 		if err != nil {
 			return nil, err
 		}
 		if st.HardState != nil && st.HardState.Installed.ID != 0 {
-			return h.restartCore(g, cc, st)
+			return clone.Restart(ccfg, cc, st)
 		}
 	}
 	if v := gc.Bootstrap; v != nil && gc.Create {
 		if _, ok := v.LookupNode(h.cfg.Node); ok {
-			cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: 1}
-			return groupcomm.Bootstrap(cc, *v)
+			cc.Self.Incarnation = 1
+			return clone.Bootstrap(ccfg, cc, *v)
 		}
 	}
 	// A new incarnation: a fresh disk or a memory member (S4).
-	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: uint64(time.Now().UnixNano())}
+	cc.Self.Incarnation = h.newIncarnation()
 	contacts := gc.Contacts
 	if len(contacts) == 0 && gc.Bootstrap != nil {
 		for _, m := range gc.Bootstrap.Members {
-			contacts = append(contacts, m.ID.Node)
+			if m.ID.Node != h.cfg.Node {
+				contacts = append(contacts, m.ID.Node)
+			}
 		}
 	}
 	if len(contacts) == 0 {
 		return nil, fmt.Errorf("%w: group %d: no state, not in the bootstrap view and no contacts", ErrInvalidConfig, gc.Group)
 	}
-	return groupcomm.Join(cc, contacts)
-}
-
-// restartCore restores the state machine from the persisted snapshot and
-// restarts the core RECOVERING (S7); it replays the stable log.
-func (h *Host) restartCore(g *Group, cc groupcomm.Config, st replica.GroupState) (*groupcomm.Node, error) {
-	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: st.HardState.Incarnation}
-	rs := groupcomm.RestartState{HardState: *st.HardState, Log: st.Log, StableHint: st.StableHint}
-	if s := st.Snapshot; s != nil {
-		if err := g.restoreData(s.Data); err != nil {
-			return nil, err
-		}
-		rs.Applied, rs.Dedup = s.Pos, s.Dedup
-		g.applied.Store(s.Pos.Seq)
-		g.lastApplied = s.Pos
-	}
-	core, err := groupcomm.Restart(cc, rs)
-	if err != nil {
-		return nil, err
-	}
-	return core, nil
+	return clone.Join(ccfg, cc, contacts)
 }
 
 // Deliver hands an incoming packet to its group's worker. Packets for
@@ -273,6 +310,12 @@ type commitReq struct {
 func (h *Host) commit(writes []replica.GroupWrite) error {
 	if h.cfg.Store == nil {
 		return nil
+	}
+	if h.manual {
+		if h.failed == nil {
+			h.failed = h.cfg.Store.Write(&replica.Batch{Writes: writes})
+		}
+		return h.failed // a failed fsync is final
 	}
 	req := &commitReq{writes: writes, done: make(chan error, 1)}
 	select {

@@ -1,9 +1,9 @@
 package racs
 
 import (
-	"bytes"
-	"fmt"
+	"cmp"
 	"hash/crc64"
+	"slices"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/replica"
@@ -46,42 +46,11 @@ type TransferProgress struct {
 	Received, Size uint64
 }
 
-// snapshotData encodes the state machine and the idempotency table.
-func (g *Group) snapshotData() ([]byte, error) {
-	var buf bytes.Buffer
-	idem := g.idem.encode()
-	var hdr [10]byte
-	n := putUvarint(hdr[:], uint64(len(idem)))
-	buf.Write(hdr[:n])
-	buf.Write(idem)
-	if err := g.cfg.StateMachine.Snapshot(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// restoreData restores what snapshotData encoded.
-func (g *Group) restoreData(data []byte) error {
-	l, n := uvarint(data)
-	if n <= 0 || l > uint64(len(data)-n) {
-		return fmt.Errorf("%w: header", ErrBadSnapshot)
-	}
-	idem, rest, err := decodeIdem(data[n:n+int(l)], g.host.cfg.IdempotencyWindow)
-	if err != nil || len(rest) != 0 {
-		return fmt.Errorf("%w: idempotency table", ErrBadSnapshot)
-	}
-	g.smMu.Lock()
-	defer g.smMu.Unlock()
-	if err := g.cfg.StateMachine.Restore(bytes.NewReader(data[n+int(l):])); err != nil {
-		return err
-	}
-	g.idem = idem
-	return nil
-}
-
 // startTransfer begins sending a snapshot to a learner (donor side).
 func (g *Group) startTransfer(s groupcomm.SnapshotRequest) {
-	data, err := g.snapshotData()
+	g.smMu.Lock()
+	data, err := g.cl.SnapshotData()
+	g.smMu.Unlock()
 	if err != nil {
 		g.host.log.Error("snapshot failed", "group", g.id, "err", err)
 		return
@@ -127,10 +96,20 @@ func (g *Group) onChunkAck(from groupcomm.NodeID, a *ChunkAck) {
 	}
 }
 
-// tickTransfers resends stalled transfers from the learner's last ack.
+// tickTransfers resends stalled transfers from the learner's last ack
+// (in member order, so that a simulation replays the same packets).
 func (g *Group) tickTransfers() {
+	if len(g.outXfer) == 0 {
+		return
+	}
 	rto := uint64(4 * max(g.host.cfg.Core.TickRTO, 1))
-	for to, t := range g.outXfer {
+	tos := make([]groupcomm.MemberID, 0, len(g.outXfer))
+	for to := range g.outXfer {
+		tos = append(tos, to)
+	}
+	slices.SortFunc(tos, cmpMember)
+	for _, to := range tos {
+		t := g.outXfer[to]
 		t.ticks++
 		if t.ticks-t.lastAck >= rto {
 			t.sent, t.lastAck = t.acked, t.ticks
@@ -142,9 +121,16 @@ func (g *Group) tickTransfers() {
 	}
 }
 
+func cmpMember(a, b groupcomm.MemberID) int {
+	if a.Node != b.Node {
+		return cmp.Compare(a.Node, b.Node)
+	}
+	return cmp.Compare(a.Incarnation, b.Incarnation)
+}
+
 // onChunk takes a chunk (learner side).
 func (g *Group) onChunk(from groupcomm.NodeID, c *Chunk) {
-	self := g.core.Info().Self
+	self := g.cl.Core().Info().Self
 	if c.To != self {
 		return
 	}
@@ -183,20 +169,21 @@ func (g *Group) onChunk(from groupcomm.NodeID, c *Chunk) {
 // installSnapshot restores the state, persists the snapshot, then tells
 // the core.
 func (g *Group) installSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) error {
-	if err := g.restoreData(data); err != nil {
+	g.smMu.Lock()
+	w, durable, err := g.cl.InstallSnapshot(pos, dedup, data)
+	g.smMu.Unlock()
+	if err != nil {
 		return err
 	}
-	if g.cfg.Durability == Disk && g.host.cfg.Store != nil {
-		w := replica.GroupWrite{Group: g.id, Snapshot: &replica.Snapshot{Pos: pos, Dedup: dedup, Data: data}}
+	if durable {
 		if err := g.host.commit([]replica.GroupWrite{w}); err != nil {
 			return err
 		}
 	}
-	if err := g.core.Restore(pos, dedup); err != nil {
+	if err := g.cl.Restored(pos, dedup); err != nil {
 		return err
 	}
 	g.applied.Store(pos.Seq)
-	g.lastApplied = pos
 	g.xferProgress.Store(TransferProgress{})
 	g.notifyApplied()
 	return nil
@@ -204,7 +191,7 @@ func (g *Group) installSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) err
 
 func (g *Group) ackChunk(to groupcomm.NodeID, id SnapshotID, next uint64, done bool) {
 	g.host.cfg.Transport.Send([]Packet{{From: g.host.cfg.Node, To: to, Group: g.id,
-		ChunkAck: &ChunkAck{ID: id, From: g.core.Info().Self, Next: next, Done: done}}})
+		ChunkAck: &ChunkAck{ID: id, From: g.cl.Core().Info().Self, Next: next, Done: done}}})
 }
 
 // Transfer reports an incoming state transfer, if one runs.

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/clone"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
 // worker owns a fixed set of groups: it is the only goroutine that
-// touches their protocol cores and applies their updates. It drives each
-// core as groupcomm's Ready contract says: persist (through the host's
-// committer, one fsync for the writes of every group and worker waiting
-// at that moment) → send → apply → Advance.
+// touches their clones (protocol cores, state machines, transfers). It
+// drives each clone as groupcomm's Ready contract says: persist (through
+// the host's committer, one fsync for the writes of every group and
+// worker waiting at that moment) → send → apply → Advance.
 type worker struct {
 	host   *Host
 	events chan any // *request, Packet, suspicion, *Group (add)
@@ -40,6 +41,8 @@ func (w *worker) enqueue(ctx context.Context, ev any) error {
 	}
 }
 
+// run is the worker's goroutine: events and ticks, each followed by one
+// pass over the groups that have work.
 func (w *worker) run(ticks <-chan time.Time, stop <-chan struct{}) {
 	defer close(w.done)
 	for {
@@ -49,41 +52,49 @@ func (w *worker) run(ticks <-chan time.Time, stop <-chan struct{}) {
 			return
 		case ev := <-w.events:
 			w.handle(ev)
-			// Take whatever else is waiting: one batch for all of it.
-			for more := true; more; {
-				select {
-				case ev := <-w.events:
-					w.handle(ev)
-				default:
-					more = false
-				}
-			}
+			w.drainEvents()
 		case <-ticks:
-			stale := uint64(max(w.host.cfg.Core.TickStale, 1))
-			for _, g := range w.order {
-				if g.core == nil || g.stopped.Load() {
-					continue
-				}
-				if len(g.outXfer) == 0 && g.core.Quiescent() {
-					// An idle group costs nothing: its ticks are counted and
-					// handed over at once when something arrives. "any" reads
-					// age with them.
-					g.idleTicks++
-					if g.idleTicks == stale {
-						g.anyOK.Store(false)
-					}
-					continue
-				}
-				g.wake()
-				g.core.Tick()
-				g.tickTransfers()
-				g.anyOK.Store(g.core.CanServeAny()) // freshness ages with ticks
-				if g.core.HasReady() {
-					w.markDirty(g)
-				}
-			}
+			w.tick()
 		}
 		w.processReady()
+	}
+}
+
+// drainEvents handles whatever else is waiting: one batch for all of it.
+func (w *worker) drainEvents() {
+	for {
+		select {
+		case ev := <-w.events:
+			w.handle(ev)
+		default:
+			return
+		}
+	}
+}
+
+// tick advances every group's clock by one tick; a quiescent group is not
+// ticked (an idle group costs nothing): its ticks are counted and handed
+// over at once when something arrives.
+func (w *worker) tick() {
+	for _, g := range w.order {
+		if g.cl == nil || g.stopped.Load() {
+			continue
+		}
+		core := g.cl.Core()
+		if len(g.outXfer) == 0 && core.Quiescent() {
+			g.idleTicks++
+			if g.idleTicks == uint64(max(w.host.cfg.Core.TickStale, 1)) {
+				g.anyOK.Store(false) // "any" reads age with the skipped ticks
+			}
+			continue
+		}
+		g.wake()
+		core.Tick()
+		g.tickTransfers()
+		g.anyOK.Store(core.CanServeAny()) // freshness ages with ticks
+		if core.HasReady() {
+			w.markDirty(g)
+		}
 	}
 }
 
@@ -99,7 +110,7 @@ func (w *worker) handle(ev any) {
 		w.markDirty(e)
 	case *request:
 		g := e.g
-		if g.stopped.Load() || g.core == nil {
+		if g.stopped.Load() || g.cl == nil {
 			w.reply(e, g.stopError())
 			return
 		}
@@ -108,7 +119,7 @@ func (w *worker) handle(ev any) {
 			w.submit(g, e)
 		} else {
 			g.reads[e.readID] = e.readC
-			g.core.ReadIndex(e.readID)
+			g.cl.Core().ReadIndex(e.readID)
 		}
 		w.markDirty(g)
 	case Packet:
@@ -119,7 +130,7 @@ func (w *worker) handle(ev any) {
 		g.wake()
 		switch {
 		case e.Msg != nil:
-			if err := g.core.Step(*e.Msg); err != nil {
+			if err := g.cl.Core().Step(*e.Msg); err != nil {
 				w.host.log.Debug("bad message", "group", g.id, "err", err)
 			}
 		case e.Chunk != nil:
@@ -130,9 +141,9 @@ func (w *worker) handle(ev any) {
 		w.markDirty(g)
 	case suspicion:
 		for _, g := range w.order {
-			if g.core != nil {
+			if g.cl != nil {
 				g.wake()
-				g.core.SetSuspected(e.node, e.on)
+				g.cl.Core().SetSuspected(e.node, e.on)
 				w.markDirty(g)
 			}
 		}
@@ -156,7 +167,7 @@ func (w *worker) submit(g *Group, r *request) {
 		r.resp <- submitResult{err: fmt.Errorf("%w: %w", ErrNotApplied, ErrNoQuorum)}
 		return
 	}
-	id, err := g.core.Multicast(r.submit)
+	id, err := g.cl.Submit(r.submit)
 	switch {
 	case err == nil:
 		g.futures[id] = r.resp
@@ -183,7 +194,7 @@ func (w *worker) quorumReachable(g *Group) bool {
 // processReady handles the Ready of every group touched since the last
 // call: one durable write carries the writes of all of them (and of other
 // workers committing at the same moment), then each group sends, applies
-// and advances.
+// and advances; the snapshots the applies took are persisted together.
 func (w *worker) processReady() {
 	h := w.host
 	for round := 0; len(w.dirty) > 0 && round < 8; round++ {
@@ -192,11 +203,11 @@ func (w *worker) processReady() {
 		var writes []replica.GroupWrite
 		var early []Packet
 		for _, g := range w.dirty {
-			if g.core == nil || g.stopped.Load() || g.inBatch || !g.core.HasReady() {
+			if g.cl == nil || g.stopped.Load() || g.inBatch || !g.cl.Core().HasReady() {
 				continue
 			}
 			g.inBatch = true
-			rd := g.core.Ready()
+			rd := g.cl.Core().Ready()
 			groups = append(groups, g)
 			rds = append(rds, rd)
 			// Only the sequencer's ORDER frames may leave before the write.
@@ -205,9 +216,8 @@ func (w *worker) processReady() {
 					early = append(early, Packet{From: h.cfg.Node, To: m.To.Node, Group: g.id, Msg: m})
 				}
 			}
-			if g.cfg.Durability == Disk && (rd.HardState != nil || rd.TruncateAbove != nil || len(rd.Entries) > 0) {
-				writes = append(writes, replica.GroupWrite{Group: g.id, HardState: rd.HardState,
-					TruncateAbove: rd.TruncateAbove, Entries: rd.Entries, StableHint: rd.StableHint})
+			if gw, ok := g.cl.Write(&rd); ok {
+				writes = append(writes, gw)
 			}
 		}
 		for _, g := range groups {
@@ -242,43 +252,55 @@ func (w *worker) processReady() {
 		if len(late) > 0 {
 			h.cfg.Transport.Send(late)
 		}
+		var snaps []replica.GroupWrite
 		for k, g := range groups {
-			w.apply(g, rds[k])
-			g.core.Advance(rds[k])
-			g.publish()
+			if s := w.apply(g, rds[k]); s != nil {
+				snaps = append(snaps, *s)
+			}
+		}
+		if len(snaps) > 0 {
+			if err := h.commit(snaps); err != nil {
+				h.log.Error("persist snapshots failed: stopping groups", "node", h.cfg.Node, "err", err)
+				for _, g := range groups {
+					w.stopGroup(g, fmt.Errorf("%w: persist snapshot: %v", ErrStopped, err))
+				}
+				w.dirty = w.dirty[:0]
+				return
+			}
+		}
+		for k, g := range groups {
+			if g.cl != nil && !g.stopped.Load() && g.advancePending {
+				g.advancePending = false
+				g.cl.Advance(rds[k])
+				g.publish()
+			}
 		}
 		w.dirty = append(w.dirty[:0], groups...)
 	}
 	w.dirty = w.dirty[:0]
 }
 
-// apply applies deliveries in order and hands out results, snapshots,
-// read states and outcomes.
-func (w *worker) apply(g *Group, rd groupcomm.Ready) {
+// apply applies a Ready's deliveries in order and hands out results,
+// snapshots, read states and outcomes. It returns the snapshot write the
+// clone took, if any.
+func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
+	g.advancePending = true
+	var snap *replica.GroupWrite
 	if len(rd.Deliveries) > 0 {
-		self := g.core.Info().Self
+		self := g.cl.Core().Info().Self
 		g.smMu.Lock()
-		for i := range rd.Deliveries {
-			d := &rd.Deliveries[i]
-			var res []byte
-			if !d.Duplicate {
-				res = g.applyEntry(d)
+		snap = g.cl.Apply(&rd, func(a clone.Applied) {
+			g.applied.Store(a.VS.Seq)
+			if a.ID.Origin != self {
+				return
 			}
-			g.applied.Store(d.VS.Seq)
-			g.lastApplied = d.VS
-			g.sinceSnap++
-			if d.ID.Origin == self {
-				if c, ok := g.futures[d.ID]; ok {
-					delete(g.futures, d.ID)
-					c <- submitResult{res: Result{Data: res, Token: Token{g.cfg.Incarnation, d.VS.Seq}, View: d.InView}}
-				}
+			if c, ok := g.futures[a.ID]; ok {
+				delete(g.futures, a.ID)
+				c <- submitResult{res: Result{Data: a.Result, Token: Token{g.cfg.Incarnation, a.VS.Seq}, View: a.InView}}
 			}
-		}
+		})
 		g.smMu.Unlock()
 		g.notifyApplied()
-		if g.cfg.Durability == Disk && g.sinceSnap >= w.host.cfg.SnapshotEvery {
-			w.persistSnapshot(g)
-		}
 	}
 	if rd.NewView != nil {
 		g.viewRec.Store(rd.NewView.Clone())
@@ -304,52 +326,15 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) {
 		}
 	}
 	if rd.Removed {
+		g.cl.Advance(rd)
+		g.advancePending = false
 		if g.cfg.DropWhenRemoved {
 			w.stopGroup(g, fmt.Errorf("%w: %v", ErrStopped, errRemoved))
 		} else {
 			w.rejoin(g)
 		}
 	}
-}
-
-// persistSnapshot writes a snapshot of the group at its applied position
-// and truncates the log below it (keeping LogTail entries for laggards).
-// It runs between two Applies on the worker, so the state is exactly the
-// applied position's.
-func (w *worker) persistSnapshot(g *Group) {
-	g.sinceSnap = 0
-	data, err := g.snapshotData()
-	if err != nil {
-		w.host.log.Error("snapshot failed", "group", g.id, "err", err)
-		return
-	}
-	pos := g.lastApplied
-	var compact uint64
-	if pos.Seq > w.host.cfg.LogTail {
-		compact = pos.Seq - w.host.cfg.LogTail
-	}
-	gw := replica.GroupWrite{Group: g.id, Snapshot: &replica.Snapshot{Pos: pos, Dedup: g.core.Dedup(), Data: data}, CompactTo: compact}
-	if err := w.host.commit([]replica.GroupWrite{gw}); err != nil {
-		w.stopGroup(g, fmt.Errorf("%w: persist snapshot: %v", ErrStopped, err))
-	}
-}
-
-// applyEntry applies one delivered update, honouring the idempotency key.
-func (g *Group) applyEntry(d *groupcomm.Delivery) []byte {
-	key, update, err := decodeEnvelope(d.Payload)
-	if err != nil {
-		return nil // every clone skips the same malformed entry
-	}
-	if key != "" {
-		if res, ok := g.idem.lookup(key); ok {
-			return res
-		}
-	}
-	res := g.cfg.StateMachine.Apply(update)
-	if key != "" {
-		g.idem.record(key, res, d.VS.Seq)
-	}
-	return res
+	return snap
 }
 
 // rejoin replaces a removed clone by a new incarnation that joins as a
@@ -357,7 +342,7 @@ func (g *Group) applyEntry(d *groupcomm.Delivery) []byte {
 // an older one). The old incarnation's persisted state is deleted first.
 func (w *worker) rejoin(g *Group) {
 	h := w.host
-	v := g.core.View()
+	v := g.cl.Core().View()
 	var contacts []groupcomm.NodeID
 	for _, m := range v.Members {
 		if m.ID.Node != h.cfg.Node {
@@ -379,18 +364,17 @@ func (w *worker) rejoin(g *Group) {
 		}
 	}
 	cc := h.coreConfig(g.cfg)
-	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: uint64(time.Now().UnixNano())}
-	core, err := groupcomm.Join(cc, contacts)
+	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: h.newIncarnation()}
+	cl, err := clone.Join(h.cloneConfig(g.cfg), cc, contacts)
 	if err != nil || len(contacts) == 0 {
 		w.stopGroup(g, fmt.Errorf("%w: rejoin: %v", ErrStopped, err))
 		return
 	}
 	h.log.Info("clone removed from its group: joining again", "node", h.cfg.Node, "group", g.id, "incarnation", cc.Self.Incarnation)
-	g.core = core
-	g.idem = newIdemTable(h.cfg.IdempotencyWindow)
+	g.cl = cl
 	g.inXfer, g.outXfer = nil, map[groupcomm.MemberID]*outTransfer{}
 	for n := range h.suspectedSnapshot() {
-		core.SetSuspected(n, true)
+		cl.Core().SetSuspected(n, true)
 	}
 }
 
@@ -421,13 +405,14 @@ func (w *worker) stopAll(err error) {
 // reaches its core.
 func (g *Group) wake() {
 	if g.idleTicks > 0 {
-		g.core.Elapse(g.idleTicks)
+		g.cl.Core().Elapse(g.idleTicks)
 		g.idleTicks = 0
 	}
 }
 
 // publish refreshes what other goroutines read about the group.
 func (g *Group) publish() {
-	g.role.Store(g.core.Info())
-	g.anyOK.Store(g.core.CanServeAny())
+	core := g.cl.Core()
+	g.role.Store(core.Info())
+	g.anyOK.Store(core.CanServeAny())
 }

@@ -1,4 +1,4 @@
-package racs
+package clone
 
 import (
 	"encoding/binary"

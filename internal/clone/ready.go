@@ -1,0 +1,98 @@
+package clone
+
+import (
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// Write returns what a durable clone persists for rd, before rd's messages
+// leave (except the sequencer's ORDER frames): its truncation, entries,
+// HardState and stable hint. ok is false when there is nothing to write
+// (or the clone is not durable). The caller may batch the writes of many
+// clones into one Store.Write (one fsync).
+func (c *Clone) Write(rd *groupcomm.Ready) (w replica.GroupWrite, ok bool) {
+	if !c.cfg.Durable || (rd.HardState == nil && rd.TruncateAbove == nil && len(rd.Entries) == 0) {
+		return replica.GroupWrite{}, false
+	}
+	return replica.GroupWrite{Group: c.cfg.Group, HardState: rd.HardState, TruncateAbove: rd.TruncateAbove,
+		Entries: rd.Entries, StableHint: rd.StableHint}, true
+}
+
+// Applied describes one delivery after Apply handled it.
+type Applied struct {
+	*groupcomm.Delivery
+	// Result is the state machine's answer (the first answer, for a retry
+	// with an idempotency key already applied); nil for a duplicate.
+	Result []byte
+}
+
+// Apply applies rd's deliveries in order, once rd was persisted (Write)
+// and its messages sent: each through the idempotency table and the state
+// machine, skipping duplicates and malformed envelopes identically at
+// every clone. fn, if not nil, sees each delivery after it was applied.
+//
+// A durable clone snapshots its state every SnapshotEvery updates, between
+// two Applies; Apply then returns the write that persists the snapshot and
+// compacts the log below it. The caller persists it (alone or with other
+// writes) before the next Apply; losing it loses nothing, since the log
+// still holds what it covers.
+func (c *Clone) Apply(rd *groupcomm.Ready, fn func(Applied)) *replica.GroupWrite {
+	if len(rd.Deliveries) == 0 {
+		return nil
+	}
+	for i := range rd.Deliveries {
+		d := &rd.Deliveries[i]
+		var res []byte
+		if !d.Duplicate {
+			res = c.applyEntry(d)
+		}
+		c.applied = d.VS
+		c.sinceSnap++
+		if fn != nil {
+			fn(Applied{Delivery: d, Result: res})
+		}
+	}
+	if c.cfg.Durable && c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery {
+		return c.snapshotWrite()
+	}
+	return nil
+}
+
+// applyEntry applies one delivered update, honouring its idempotency key.
+func (c *Clone) applyEntry(d *groupcomm.Delivery) []byte {
+	key, update, err := DecodeEnvelope(d.Payload)
+	if err != nil {
+		return nil // every clone skips the same malformed entry
+	}
+	if key != "" {
+		if res, ok := c.idem.lookup(key); ok {
+			return res
+		}
+	}
+	res := c.cfg.StateMachine.Apply(update)
+	if key != "" {
+		c.idem.record(key, res, d.VS.Seq)
+	}
+	return res
+}
+
+// snapshotWrite encodes the state at the applied position and returns the
+// write that persists it and compacts the log below it, keeping LogTail
+// entries.
+func (c *Clone) snapshotWrite() *replica.GroupWrite {
+	data, err := c.SnapshotData()
+	if err != nil {
+		return nil // the log still holds everything; try again later
+	}
+	c.sinceSnap = 0
+	pos := c.applied
+	var compact uint64
+	if pos.Seq > c.cfg.LogTail {
+		compact = pos.Seq - c.cfg.LogTail
+	}
+	return &replica.GroupWrite{Group: c.cfg.Group, CompactTo: compact,
+		Snapshot: &replica.Snapshot{Pos: pos, Dedup: c.core.Dedup(), Data: data}}
+}
+
+// Advance tells the core rd was handled (groupcomm.Node.Advance).
+func (c *Clone) Advance(rd groupcomm.Ready) { c.core.Advance(rd) }

@@ -1,0 +1,9 @@
+// Package simcheck is the checker the simulations share: the groupcomm
+// simulation (one group, the protocol cores driven through the clone
+// component) and the racs simulation (many groups on hosts). Each records,
+// for every node, a journal of what its members did (installs, deliveries,
+// acceptances, restores, restarts, reads) as it happens; after a run Check
+// verifies DESIGN §3's properties P1–P14 from the journals and the healed
+// state. DigestMachine is the replicated service both run: a running hash
+// of the applied updates, so that equal digests mean equal histories.
+package simcheck
