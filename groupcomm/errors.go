@@ -32,6 +32,10 @@ var (
 	ErrStaleSnapshot = errors.New("groupcomm: snapshot older than the view cut")
 	// ErrNotLearner: Restore was called on a member that is not restoring.
 	ErrNotLearner = errors.New("groupcomm: member is not a restoring learner")
+	// ErrLogGap: a restarted voter's persisted log does not reach its
+	// view's cut; it would come back without entries it may have
+	// acknowledged, so it does not come back at all.
+	ErrLogGap = errors.New("groupcomm: persisted log does not reach the installed view's cut")
 	// ErrDecode: a message could not be decoded.
 	ErrDecode = errors.New("groupcomm: malformed message")
 )

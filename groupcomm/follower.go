@@ -1,5 +1,7 @@
 package groupcomm
 
+import "slices"
+
 // followerState is what a non-sequencer member tracks in its view.
 type followerState struct {
 	lastHeard uint64 // tick of the last frame from the sequencer
@@ -31,6 +33,9 @@ type fetchState struct {
 	from   MemberID
 	lo, hi Viewstamp
 	at     uint64
+	// refused lists the members that answered they no longer hold the
+	// entries (compacted below lo, or a learner's snapshot above it).
+	refused []MemberID
 }
 
 const maxEarlyFrames = 64
@@ -140,13 +145,16 @@ func (n *Node) deliverStable() {
 	}
 }
 
-// deliver hands one entry to the caller, marking duplicates.
+// deliver hands one entry to the caller, marking duplicates. The entry is
+// delivered in the view that ordered it (G4): the installed view, or, when
+// a restarted member replays its stable log, the view it was delivered in
+// before the crash.
 func (n *Node) deliver(e *Entry) {
 	dup := n.dedup.seen(e.ID)
 	if !dup {
 		n.dedup.add(e.ID)
 	}
-	n.out.deliveries = append(n.out.deliveries, Delivery{Entry: *e, InView: n.view.ID, Duplicate: dup})
+	n.out.deliveries = append(n.out.deliveries, Delivery{Entry: *e, InView: e.VS.View, Duplicate: dup})
 	n.delivered = e.VS
 	n.noteDelivered(e.ID)
 	if n.seq != nil && len(n.seq.ordered) > 0 {
@@ -201,7 +209,11 @@ func (n *Node) sendFetch(from MemberID, lo, hi Viewstamp) {
 	if from.IsZero() || from == n.self {
 		return
 	}
-	n.follower.fetch = &fetchState{from: from, lo: lo, hi: hi, at: n.now}
+	f := &fetchState{from: from, lo: lo, hi: hi, at: n.now}
+	if old := n.follower.fetch; old != nil && old.hi == hi {
+		f.refused = old.refused
+	}
+	n.follower.fetch = f
 	m := Message{Type: MsgFetch, To: from, VS: lo, Hi: hi}
 	n.send(m)
 }
@@ -215,6 +227,7 @@ func (n *Node) onFetch(m *Message) {
 	if lo.Seq < n.elog.base.Seq || m.Hi.Seq <= n.elog.base.Seq && m.Hi != n.elog.base {
 		// Compacted: cannot help. Say so, so a member too far behind stops
 		// waiting.
+		n.logf("fetch: compacted", "from", m.From, "lo", lo, "hi", m.Hi, "base", n.elog.base)
 		n.send(Message{Type: MsgEntries, To: m.From, VS: lo, Hi: m.Hi, Reject: true})
 		return
 	}
@@ -228,6 +241,36 @@ func (n *Node) onFetch(m *Message) {
 	n.send(Message{Type: MsgEntries, To: m.From, Entries: ents, VS: lo, Hi: m.Hi})
 }
 
+// nextFetchSource picks a voter (of the view being installed, else of the
+// installed one) that has not refused the fetch yet. It gives up once a
+// quorum of those voters refused (a voter that is down would never
+// answer), and at once for a view this member is not in: it needs the
+// entries only to tell its clients what became of their updates.
+func (n *Node) nextFetchSource(ft *fetchState) (MemberID, bool) {
+	v := &n.view
+	if pc := n.follower.pendingCommit; pc != nil {
+		v = pc
+		if _, in := pc.Lookup(n.self); !in {
+			return MemberID{}, false
+		}
+	}
+	refused := 0
+	for _, id := range v.Voters() {
+		if slices.Contains(ft.refused, id) {
+			refused++
+		}
+	}
+	if refused >= v.Quorum() {
+		return MemberID{}, false
+	}
+	for _, id := range v.Voters() {
+		if id != n.self && !slices.Contains(ft.refused, id) {
+			return id, true
+		}
+	}
+	return MemberID{}, false
+}
+
 // onEntries appends fetched entries that extend the held run, then retries
 // whatever waited for them (an install, an accept, a proposal).
 func (n *Node) onEntries(m *Message) {
@@ -235,11 +278,21 @@ func (n *Node) onEntries(m *Message) {
 		return // an answer to a fetch this member no longer makes
 	}
 	if m.Reject {
-		// The entries are gone from the responder's log: this member is too
-		// far behind to catch up from the log (L9). It stops, with the
-		// outcome of its pending submissions unknown; its host joins again
-		// as a learner and gets a snapshot (onJoin removes the old
-		// incarnation).
+		// The entries are gone from the responder's log. Ask the other
+		// voters (the one that answered may be a learner that restored a
+		// snapshot, or a member that compacted more). Only when every
+		// voter refused is this member too far behind to catch up from the
+		// log (L9): it stops, with the outcome of its pending submissions
+		// unknown; its host joins again as a learner and gets a snapshot
+		// (onJoin removes the old incarnation).
+		ft := n.follower.fetch
+		if !slices.Contains(ft.refused, m.From) {
+			ft.refused = append(ft.refused, m.From)
+		}
+		if next, ok := n.nextFetchSource(ft); ok {
+			n.sendFetch(next, ft.lo, ft.hi)
+			return
+		}
 		if pc := n.follower.pendingCommit; pc != nil {
 			n.removedUnseen(pc)
 		}

@@ -257,7 +257,7 @@ func (c *cluster) handleReady(m *member, pr *readyPrinter, crash crashPoint) boo
 	if !m.up || m.n == nil || !m.n.HasReady() {
 		return false
 	}
-	if crash == noCrash && c.midReadyCrashP > 0 && c.rng.Float64() < c.midReadyCrashP {
+	if crash == noCrash && c.midReadyCrashP > 0 && c.rng.Float64() < c.midReadyCrashP && c.mayLose(m) {
 		crash = crashPoint(1 + c.rng.IntN(int(numCrashPoints)-1))
 	}
 	rd := m.n.Ready()
@@ -541,6 +541,58 @@ func (c *cluster) updateSuspicions() {
 			ma.n.SetSuspected(b, s)
 		}
 	}
+}
+
+// mayLose reports whether the simulation may crash m: a memory member
+// loses its state, so only while, in every view some member is in (or will
+// come back in, from its disk), the durable voters form a quorum without
+// it. Memory state survives only while a majority of the view lives; the
+// nemesis never takes more.
+func (c *cluster) mayLose(m *member) bool {
+	if !m.memory || m.n == nil {
+		return true
+	}
+	// Only while the group is quiet: a view change in flight may need this
+	// member's acceptance (a proposal it accepted exists only in memory).
+	for _, id := range c.order {
+		if o := c.members[id]; o.up && o.n != nil && !o.removed &&
+			(o.n.Status() != StatusNormal || o.n.View().ID != m.n.View().ID) {
+			return false
+		}
+	}
+	views := []View{m.n.View()}
+	for _, id := range c.order {
+		o := c.members[id]
+		switch {
+		case o.up && o.n != nil:
+			views = append(views, o.n.View())
+		case !o.memory:
+			if st, err := o.disk.Load(harnessGroup); err == nil && st.HardState != nil {
+				views = append(views, st.HardState.Installed)
+			}
+		}
+	}
+	for _, v := range views {
+		if !v.IsVoter(m.id) {
+			continue
+		}
+		durable := 0
+		for _, id := range v.Voters() {
+			if o := c.members[id.Node]; id != m.id && o != nil && !o.memory && o.id == id && o.hasState() {
+				durable++
+			}
+		}
+		if durable < v.Quorum() {
+			return false
+		}
+	}
+	return true
+}
+
+// hasState reports whether a durable member holds its state (on its disk).
+func (m *member) hasState() bool {
+	st, err := m.disk.Load(harnessGroup)
+	return err == nil && st.HardState != nil
 }
 
 func (c *cluster) crash(id NodeID) {

@@ -127,6 +127,8 @@ func (n *Node) installView(p *View) {
 		n.abandonPending()
 		n.failReads(ErrRemoved)
 		n.out.removed = true
+		n.removedAt = v.ID
+		n.lingerWith(&v)
 		return
 	}
 	n.status = StatusNormal
@@ -145,6 +147,7 @@ func (n *Node) removedUnseen(p *View) {
 	}
 	o.pending, o.queue, o.unsent = map[uint64]*pendingSubmit{}, nil, 0
 	n.status = StatusRemoved
+	n.removedAt = p.ID
 	n.seq = nil
 	n.failReads(ErrRemoved)
 	n.out.removed = true
@@ -197,8 +200,12 @@ func (n *Node) installRecord(v View) {
 	}
 	n.hsDirty = true
 	n.dedup.retain(&v)
+	// A learner's readiness holds for the view it was sent in: it says the
+	// learner holds state up to that view's cut. In a new view each ready
+	// learner says so again (becomeRoleInView), so a promotion never rests
+	// on a LearnerReady sent before a restart or a readmission.
 	for id := range n.readyLearners {
-		if m, ok := v.Lookup(id); !ok || m.Role != Learner {
+		if m, ok := v.Lookup(id); !ok || m.Role != Learner || !n.bugs.PromoteStaleReady {
 			delete(n.readyLearners, id)
 		}
 	}
@@ -216,8 +223,17 @@ func (n *Node) installRecord(v View) {
 // becomeRoleInView takes this member's role in the installed view.
 func (n *Node) becomeRoleInView() {
 	me, _ := n.view.Lookup(n.self)
-	if me.Role == Voter {
-		n.restoring = false
+	if me.Role == Voter && n.restoring {
+		if n.bugs.PromoteStaleReady {
+			n.restoring = false // planted bug: a voter without its state
+		} else {
+			// Promoted without state: a stale LearnerReady. It must never
+			// deliver or serve reads from nothing; it stays restoring and
+			// asks to be removed, and its host joins again as a learner.
+			n.log.Error("groupcomm: promoted to voter without state; asking to be removed", "node", n.self.Node,
+				"group", n.cfg.Group, "view", n.view.ID)
+			n.addChange(Change{Kind: Remove, Member: n.self, Epoch: n.view.Epoch})
+		}
 	}
 	if n.view.Sequencer() == n.self {
 		n.becomeSequencer()
@@ -231,6 +247,9 @@ func (n *Node) becomeRoleInView() {
 		if m.Role == Learner && m.Donor == n.self && n.hasJustJoined(m.ID) {
 			n.queueSnapshot(m.ID)
 		}
+	}
+	if me.Role == Learner && !n.restoring && n.status == StatusNormal {
+		n.sendLearnerReady() // readiness is per view
 	}
 }
 

@@ -1,6 +1,9 @@
 package groupcomm
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // sendJoin asks the contacts (round robin) to add this new member as a
 // learner.
@@ -55,6 +58,9 @@ func (n *Node) onRejoin(m *Message) {
 	case m.View > n.view.ID:
 		n.askView(m.From)
 	default:
+		if !n.bugs.PromoteStaleReady {
+			delete(n.readyLearners, m.From) // it restarted: its readiness is old
+		}
 		if _, in := n.view.Lookup(m.From); in && n.status == StatusNormal {
 			n.addChange(Change{Kind: Readmit, Member: m.From, Epoch: n.view.Epoch})
 			n.forwardChanges()
@@ -62,8 +68,13 @@ func (n *Node) onRejoin(m *Message) {
 	}
 }
 
-// onLearnerReady: a learner restored its snapshot; promote it.
+// onLearnerReady: a learner restored its snapshot; promote it. The
+// message is of the installed view (Step fences older ones) and names the
+// learner's delivered position, which covers the view's cut.
 func (n *Node) onLearnerReady(m *Message) {
+	if m.VS.Less(n.view.Cut) && !n.bugs.PromoteStaleReady {
+		return // stale: the learner's state is from before this view's cut
+	}
 	if mm, ok := n.view.Lookup(m.From); ok && mm.Role == Learner {
 		n.readyLearners[m.From] = true
 		n.addChange(Change{Kind: Promote, Member: m.From, Epoch: n.view.Epoch})
@@ -93,9 +104,14 @@ func (n *Node) queueSnapshot(to MemberID) {
 }
 
 // tickLearner: a restoring learner re-asks its donor; a restored learner
-// re-sends Ready until promoted.
+// re-sends Ready until promoted; a learner frozen by the Accept of its
+// promotion asks the voters for the decision.
 func (n *Node) tickLearner() {
 	me := n.selfRec
+	if me.Role == Learner && n.status == StatusFrozen {
+		n.askDecision()
+		return
+	}
 	if me.Role != Learner || n.status != StatusNormal {
 		return
 	}
@@ -118,7 +134,16 @@ func (n *Node) tickLearner() {
 		}
 		return
 	}
-	n.send(Message{Type: MsgLearnerReady, To: n.view.Sequencer(), VS: n.delivered})
+	n.sendLearnerReady()
+}
+
+// sendLearnerReady tells the sequencer this learner holds state from the
+// cut of the installed view on (it delivered up to n.delivered).
+func (n *Node) sendLearnerReady() {
+	n.follower.lastAsk = n.now
+	if sq := n.view.Sequencer(); sq != n.self {
+		n.send(Message{Type: MsgLearnerReady, To: sq, VS: n.delivered})
+	}
 }
 
 // CheckRestore reports whether Restore would take a snapshot at pos, without
@@ -161,7 +186,34 @@ func (n *Node) Restore(pos Viewstamp, dedup []byte) error {
 	n.restoring = false
 	n.follower.lastAsk = n.now
 	n.out.ackDue = true
-	n.send(Message{Type: MsgLearnerReady, To: n.view.Sequencer(), VS: pos})
+	n.sendLearnerReady()
 	n.deliverStable()
 	return nil
+}
+
+// askDecision: a learner that accepted the proposal promoting it is frozen
+// until it installs the next view, but it runs no view change itself (it
+// is no acceptor of its view): if the Commit does not come, it asks the
+// voters, one at a time, for the records after its view (a member that
+// installed them answers; A7).
+func (n *Node) askDecision() {
+	f := &n.follower
+	if n.now-n.vc.frozenSince < uint64(n.cfg.TickVC) || n.now-f.lastAsk < uint64(4*n.cfg.TickRTO) {
+		return
+	}
+	f.lastAsk = n.now
+	var to []MemberID
+	to = append(to, n.view.Voters()...)
+	if av := n.hs.AcceptedView; av != nil {
+		for _, id := range av.Voters() {
+			if id != n.self && !slices.Contains(to, id) {
+				to = append(to, id)
+			}
+		}
+	}
+	if len(to) == 0 {
+		return
+	}
+	f.snapAsks++
+	n.send(Message{Type: MsgNeedView, To: to[f.snapAsks%len(to)]})
 }

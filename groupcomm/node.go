@@ -74,6 +74,7 @@ type Node struct {
 	reads    readState
 
 	leaving   bool
+	removedAt uint64 // the view that excluded this member
 	suspected map[NodeID]bool
 	changes   []pendingChange
 	// readyLearners are the learners that said they restored (LearnerReady);
@@ -171,87 +172,6 @@ func Join(cfg Config, contacts []NodeID) (*Node, error) {
 	n.restoring = true
 	n.follower.contacts = append([]NodeID(nil), contacts...)
 	n.sendJoin()
-	return n, nil
-}
-
-// RestartState is what a durable member read back from its store.
-type RestartState struct {
-	HardState HardState
-	// Log holds the persisted entries after Applied's snapshot, ascending
-	// and gap-free (entries at or below Applied may be included).
-	Log []Entry
-	// Applied is the position the caller's restored state machine covers
-	// (its snapshot, or its durable applied position).
-	Applied Viewstamp
-	// Dedup is the dedup table at Applied (from the snapshot).
-	Dedup []byte
-	// StableHint is the persisted stable mark: entries up to it may be
-	// delivered again (replayed) at once.
-	StableHint Viewstamp
-}
-
-// Restart creates a durable member from its persisted state. It comes back
-// RECOVERING (S7) and asks the members of its latest view to re-admit it.
-// Entries in (Applied, StableHint] are replayed as Deliveries in the first
-// Ready.
-func Restart(cfg Config, st RestartState) (*Node, error) {
-	if st.HardState.Incarnation != 0 && cfg.Self.Incarnation != st.HardState.Incarnation {
-		return nil, fmt.Errorf("%w: incarnation %d does not match persisted %d",
-			ErrInvalidConfig, cfg.Self.Incarnation, st.HardState.Incarnation)
-	}
-	n, err := newNode(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if st.HardState.Installed.ID == 0 {
-		return nil, fmt.Errorf("%w: persisted state has no installed view", ErrInvalidConfig)
-	}
-	d, err := decodeDedup(st.Dedup)
-	if err != nil {
-		return nil, err
-	}
-	n.dedup = d
-	n.hs = st.HardState
-	n.hs.Incarnation = cfg.Self.Incarnation
-	if n.hs.AcceptedView != nil {
-		c := n.hs.AcceptedView.Clone()
-		n.hs.AcceptedView = &c
-	}
-	n.hs.OriginEpoch++
-	n.hsDirty = true
-	n.origin.counter = n.hs.OriginEpoch << originEpochShift
-	n.view = st.HardState.Installed.Clone()
-	n.selfRec, _ = n.view.Lookup(n.self)
-	n.history = []View{n.view}
-	// Keep the persisted entries at and below Applied too: a member that
-	// lags may fetch them from this one.
-	n.elog.reset(st.Applied)
-	if len(st.Log) > 0 && st.Log[0].VS.Seq <= st.Applied.Seq+1 {
-		first := st.Log[0].VS
-		n.elog.reset(Viewstamp{View: first.View, Seq: first.Seq - 1})
-		for _, e := range st.Log {
-			if e.VS.Seq != n.elog.last().Seq+1 {
-				break // a gap: keep the gap-free prefix
-			}
-			n.elog.append(e)
-		}
-		if n.elog.last().Seq < st.Applied.Seq {
-			n.elog.reset(st.Applied) // the log does not reach the snapshot
-		}
-	}
-	n.persisted = n.elog.last()
-	n.delivered = st.Applied
-	n.stable = minVS(maxVS(st.StableHint, st.Applied), n.elog.last())
-	n.deliverStable()
-	n.status = StatusRecovering
-	if m, ok := n.view.Lookup(n.self); !ok {
-		n.status = StatusRemoved
-	} else if m.Role == Learner && st.Applied.Less(n.view.Cut) {
-		n.restoring = true
-	}
-	n.vc.wantSince = n.now
-	n.vc.jitter = n.jitter()
-	n.sendRejoin()
 	return n, nil
 }
 

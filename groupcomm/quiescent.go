@@ -12,7 +12,7 @@ func (n *Node) Quiescent() bool {
 		return false
 	}
 	vc := &n.vc
-	if vc.active || vc.wanting || vc.commit != nil || n.now < vc.deferUntil || len(n.changes) > 0 {
+	if vc.active || vc.wanting || vc.commit != nil && vc.commitSends < maxCommitResends || n.now < vc.deferUntil || len(n.changes) > 0 {
 		return false
 	}
 	if n.origin.count() > 0 || n.delivered != n.elog.last() || n.HasReady() {

@@ -23,7 +23,8 @@ type HardState struct {
 type Delivery struct {
 	Entry
 	// InView is the view in which the entry is delivered: always the view
-	// in which it was ordered (G4), Entry.VS.View.
+	// in which it was ordered (G4), Entry.VS.View, also when a restarted
+	// member replays its log (its installed view may be later).
 	InView uint64
 	// Duplicate is set when the entry's ID was delivered before (a
 	// resubmission): the caller must not apply it again, but an origin

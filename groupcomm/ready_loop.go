@@ -137,3 +137,15 @@ func clearDeliveries(s []Delivery) []Delivery {
 	clear(s)
 	return s[:0]
 }
+
+// Retained returns the highest entry every member of the installed view is
+// known to hold (zero when unknown: a new view, a restart). The caller
+// keeps its durable log above it when it compacts below a snapshot, so
+// that a member that lags can still fetch what it lacks (L9); the core
+// keeps its in-memory log above it likewise.
+func (n *Node) Retained() Viewstamp {
+	if n.seq != nil {
+		return n.seq.retain(n)
+	}
+	return n.follower.retain
+}

@@ -46,6 +46,7 @@ func (n *Node) becomeSequencer() {
 		s.peers = append(s.peers, peer{id: m.ID, voter: m.Role == Voter, sent: n.view.Cut, stableSent: n.view.Cut, since: n.now})
 	}
 	n.seq = s
+	n.notifyRemoved()
 	// Announce the view to everyone right away: members that missed the
 	// Commit ask for it, and learners learn where ORDER comes from.
 	for i := range s.peers {

@@ -144,9 +144,9 @@ func runSim(seed uint64, bug string, steps int, trace bool) simResult {
 	goneLeavers := func() {
 		for _, id := range c.order {
 			m := c.members[id]
-			if leaving[id] && m.removed && m.up {
+			if leaving[id] && m.removed && m.up && (m.n == nil || m.n.Retired()) {
 				left[id] = true
-				m.up = false // a member that left stays gone
+				m.up = false // a member that left stays gone, once retired
 				m.setClone(nil)
 			}
 			if leaving[id] && !m.up && !left[id] {
@@ -169,7 +169,9 @@ func runSim(seed uint64, bug string, steps int, trace bool) simResult {
 		}
 		if rng.Float64() < p.crashP {
 			if ups := upNodes(); len(ups) > 0 {
-				c.crash(ups[rng.IntN(len(ups))])
+				if id := ups[rng.IntN(len(ups))]; c.mayLose(c.members[id]) {
+					c.crash(id)
+				}
 			}
 		}
 		if rng.Float64() < p.restartP {
@@ -213,7 +215,7 @@ func runSim(seed uint64, bug string, steps int, trace bool) simResult {
 		for _, id := range c.order {
 			m := c.members[id]
 			if m.up && p.crashAcceptorP > 0 && len(m.journal) > 0 {
-				if ev := m.journal[len(m.journal)-1]; ev.Kind == simcheck.Accept && ev.Step == c.step && rng.Float64() < p.crashAcceptorP {
+				if ev := m.journal[len(m.journal)-1]; ev.Kind == simcheck.Accept && ev.Step == c.step && rng.Float64() < p.crashAcceptorP && c.mayLose(m) {
 					c.crash(id)
 				}
 			}

@@ -16,10 +16,21 @@ func (n *Node) Step(m Message) error {
 	if m.Cluster != n.cfg.Cluster || m.Group != n.cfg.Group || m.GroupIncarnation != n.cfg.GroupIncarnation {
 		return nil
 	}
-	if m.To.Node != 0 && m.To.Node != n.self.Node || m.To.Incarnation != 0 && m.To.Incarnation != n.self.Incarnation {
+	if m.To.Node != 0 && m.To.Node != n.self.Node || m.From.Node == 0 {
 		return nil
 	}
-	if n.status == StatusRemoved || m.From.Node == 0 {
+	if m.To.Incarnation != 0 && m.To.Incarnation != n.self.Incarnation {
+		// Addressed to an older incarnation of this member: the sender is
+		// behind (it may still count that incarnation as a member, or wait
+		// for it). Tell it what became of it: the records after its view
+		// (A7), instead of a silence it would wait on forever.
+		if m.To.Incarnation < n.self.Incarnation && n.status != StatusJoining && m.View < n.view.ID {
+			n.sendViewsAfter(m.From, m.View)
+		}
+		return nil
+	}
+	if n.status == StatusRemoved {
+		n.stepRemoved(&m)
 		return nil
 	}
 	switch m.Type {
@@ -117,6 +128,7 @@ func (n *Node) Tick() {
 	n.now++
 	switch n.status {
 	case StatusRemoved:
+		n.resendCommit() // until the new view's members hold the decision
 		return
 	case StatusJoining:
 		if n.now-n.follower.lastJoin >= uint64(4*n.cfg.TickRTO) {

@@ -533,6 +533,9 @@ func (n *Node) decide(p *View) {
 	n.tryInstall(&v, n.self)
 }
 
+// maxCommitResends bounds the Commit resends of one decision.
+const maxCommitResends = 100
+
 func (n *Node) resendCommit() {
 	vc := &n.vc
 	if vc.commit == nil {
@@ -540,7 +543,12 @@ func (n *Node) resendCommit() {
 	}
 	// Resend every TickRTO at first, then slowly, until every member of w
 	// and w+1 acknowledged (L2): a member cut off for long (a deposed
-	// sequencer) still learns the view when it can be reached again.
+	// sequencer) still learns the view when it can be reached again. After
+	// maxCommitResends the resends stop (a member gone for good must not
+	// keep an idle group busy); the record still answers whoever asks.
+	if vc.commitSends >= maxCommitResends {
+		return
+	}
 	every := uint64(n.cfg.TickRTO)
 	if vc.commitSends >= 30 {
 		every *= 16

@@ -56,6 +56,11 @@ type Config struct {
 	// LogTail is how many entries below a snapshot stay in the log, so a
 	// lagging member can still fetch them. Default 1000.
 	LogTail uint64
+	// MaxLogLag bounds what the log keeps below a snapshot for a member
+	// that has not acknowledged it yet (a slow or dead one): beyond it the
+	// member cannot catch up from the log and joins again with a snapshot.
+	// Default 10·SnapshotEvery.
+	MaxLogLag uint64
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 }
@@ -92,6 +97,9 @@ func (c *Config) fill() {
 	}
 	if c.LogTail == 0 {
 		c.LogTail = d.LogTail
+	}
+	if c.MaxLogLag == 0 {
+		c.MaxLogLag = 10 * c.SnapshotEvery
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

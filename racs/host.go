@@ -37,6 +37,7 @@ type Host struct {
 	failed   error // manual mode: the first Store.Write error (final)
 	incs     func() uint64
 	seedBase func() uint64
+	obs      observer // tests only
 }
 
 // NewHost starts a host.
@@ -170,7 +171,7 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 		outXfer: map[groupcomm.MemberID]*outTransfer{}}
 	c := make(chan struct{})
 	g.appliedC.Store(&c)
-	cl, err := h.startClone(g)
+	cl, how, err := h.startClone(g)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +179,7 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 		cl.Core().SetSuspected(n, true)
 	}
 	g.cl = cl
+	h.observeStart(g, how)
 	g.applied.Store(cl.Applied().Seq)
 	g.viewRec.Store(cl.Core().View())
 	g.publish()
@@ -204,29 +206,34 @@ func (h *Host) coreConfig(gc GroupConfig) groupcomm.Config {
 func (h *Host) cloneConfig(gc GroupConfig) clone.Config {
 	return clone.Config{Group: gc.Group, Durable: gc.Durability == Disk && h.cfg.Store != nil,
 		StateMachine: gc.StateMachine, SnapshotEvery: h.cfg.SnapshotEvery, LogTail: h.cfg.LogTail,
-		IdempotencyWindow: h.cfg.IdempotencyWindow}
+		MaxLogLag: h.cfg.MaxLogLag, IdempotencyWindow: h.cfg.IdempotencyWindow}
 }
 
 // startClone creates the group's clone from what the store holds: a
 // restart (RECOVERING, S7) if it holds state, else a member of the
 // bootstrap view being created, else a new incarnation that joins.
-func (h *Host) startClone(g *Group) (*clone.Clone, error) {
+func (h *Host) startClone(g *Group) (*clone.Clone, string, error) {
 	gc := g.cfg
 	cc := h.coreConfig(gc)
 	ccfg := h.cloneConfig(gc)
 	if ccfg.Durable {
 		st, err := h.cfg.Store.Load(gc.Group)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if st.HardState != nil && st.HardState.Installed.ID != 0 {
-			return clone.Restart(ccfg, cc, st)
+			cc.Self.Incarnation = st.HardState.Incarnation
+			h.observeAccepts(&cc, gc.Group)
+			cl, err := clone.Restart(ccfg, cc, st)
+			return cl, "restart", err
 		}
 	}
 	if v := gc.Bootstrap; v != nil && gc.Create {
 		if _, ok := v.LookupNode(h.cfg.Node); ok {
 			cc.Self.Incarnation = 1
-			return clone.Bootstrap(ccfg, cc, *v)
+			h.observeAccepts(&cc, gc.Group)
+			cl, err := clone.Bootstrap(ccfg, cc, *v)
+			return cl, "bootstrap", err
 		}
 	}
 	// A new incarnation: a fresh disk or a memory member (S4).
@@ -240,9 +247,11 @@ func (h *Host) startClone(g *Group) (*clone.Clone, error) {
 		}
 	}
 	if len(contacts) == 0 {
-		return nil, fmt.Errorf("%w: group %d: no state, not in the bootstrap view and no contacts", ErrInvalidConfig, gc.Group)
+		return nil, "", fmt.Errorf("%w: group %d: no state, not in the bootstrap view and no contacts", ErrInvalidConfig, gc.Group)
 	}
-	return clone.Join(ccfg, cc, contacts)
+	h.observeAccepts(&cc, gc.Group)
+	cl, err := clone.Join(ccfg, cc, contacts)
+	return cl, "join", err
 }
 
 // Deliver hands an incoming packet to its group's worker. Packets for

@@ -183,6 +183,9 @@ func (g *Group) installSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) err
 	if err := g.cl.Restored(pos, dedup); err != nil {
 		return err
 	}
+	if obs := g.host.obs; obs != nil {
+		obs.restored(g.id, g.cl.Core().Info().Self, pos)
+	}
 	g.applied.Store(pos.Seq)
 	g.xferProgress.Store(TransferProgress{})
 	g.notifyApplied()

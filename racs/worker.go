@@ -289,8 +289,12 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 	if len(rd.Deliveries) > 0 {
 		self := g.cl.Core().Info().Self
 		g.smMu.Lock()
+		obs := w.host.obs
 		snap = g.cl.Apply(&rd, func(a clone.Applied) {
 			g.applied.Store(a.VS.Seq)
+			if obs != nil {
+				obs.delivered(g.id, self, a)
+			}
 			if a.ID.Origin != self {
 				return
 			}
@@ -304,6 +308,10 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 	}
 	if rd.NewView != nil {
 		g.viewRec.Store(rd.NewView.Clone())
+		if obs := w.host.obs; obs != nil {
+			in := g.cl.Core().Info()
+			obs.installed(g.id, in.Self, rd.NewView.Clone(), in.Restoring)
+		}
 		w.host.log.Debug("view installed", "node", w.host.cfg.Node, "group", g.id, "view", rd.NewView.String())
 	}
 	for _, s := range rd.Snapshots {
@@ -326,6 +334,9 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 		}
 	}
 	if rd.Removed {
+		if obs := w.host.obs; obs != nil {
+			obs.removed(g.id, g.cl.Core().Info().Self)
+		}
 		g.cl.Advance(rd)
 		g.advancePending = false
 		if g.cfg.DropWhenRemoved {
@@ -365,6 +376,7 @@ func (w *worker) rejoin(g *Group) {
 	}
 	cc := h.coreConfig(g.cfg)
 	cc.Self = groupcomm.MemberID{Node: h.cfg.Node, Incarnation: h.newIncarnation()}
+	h.observeAccepts(&cc, g.id)
 	cl, err := clone.Join(h.cloneConfig(g.cfg), cc, contacts)
 	if err != nil || len(contacts) == 0 {
 		w.stopGroup(g, fmt.Errorf("%w: rejoin: %v", ErrStopped, err))
@@ -372,6 +384,7 @@ func (w *worker) rejoin(g *Group) {
 	}
 	h.log.Info("clone removed from its group: joining again", "node", h.cfg.Node, "group", g.id, "incarnation", cc.Self.Incarnation)
 	g.cl = cl
+	h.observeStart(g, "join")
 	g.inXfer, g.outXfer = nil, map[groupcomm.MemberID]*outTransfer{}
 	for n := range h.suspectedSnapshot() {
 		cl.Core().SetSuspected(n, true)

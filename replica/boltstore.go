@@ -37,14 +37,18 @@ import (
 // Layout. A bbolt commit rewrites every page it touched, so the layout
 // keeps the pages a typical batch (one or a few entries and a stable hint
 // for each of many groups) touches few and small, and keeps large values
-// out of pages that change often. Top-level buckets, with G the GroupID and
-// S the Seq as 8 big-endian bytes each:
+// out of pages that change often. Top-level buckets, with G the GroupID, S
+// the Seq and V the view ID as 8 big-endian bytes each:
 //
 //	"groups"  G   → 1: the groups that exist
 //	"log"     G‖S → the entry (appendEntry); one group's entries are
 //	                contiguous and ascending by Seq
 //	"hs"      G   → the HardState (appendHardState)
 //	"stable"  G   → the stable hint (appendViewstamp)
+//	"views"   G‖V → a view record (appendViewRecord); one group's records
+//	                are contiguous and ascending by view ID, at most
+//	                MaxViews of them (Load refuses more: lowering MaxViews
+//	                would take a new format version)
 //	"snap"    G   → a bucket of its own holding key "v", the last snapshot
 //	                (appendSnapshot), so that no other write rewrites it
 //	"quicksilver" "format" → the format version (uvarint)
@@ -56,6 +60,25 @@ import (
 // bucket page): 2.6 times the page bytes of this layout and 2.4 times
 // slower in BenchmarkBoltWrite with 256 groups; and a snapshot stored as a
 // key beside the hard state would be rewritten whole at every hint update.
+//
+// A view record is written rarely, only when the group installs a view.
+// The records get a bucket of their own, one key per record: beside the
+// hard states, which change at every ballot, they would fill the leaves
+// that every hard-state update rewrites, and as one value per group every
+// view change would rewrite all MaxViews of them. Writing one dirties the
+// leaf at the high end of its group's range of "views" (for a record with
+// a lower ID, the leaf it falls in) and, once the group holds MaxViews
+// records, the leaf at the low end, where the lowest is deleted; a batch
+// without a view record does not touch "views" at all. The trim counts
+// records rather than computing a cut-off from the new ID (ID ≤ new −
+// MaxViews): the IDs a member installs need not be contiguous (it may miss
+// views it was not part of), and a record may arrive with a lower ID than
+// kept ones, so only counting keeps exactly the MaxViews highest IDs, as
+// GroupWrite says.
+//
+// Format versions: 1 had no "views" bucket; OpenBolt migrates a version-1
+// file to version 2 in place, creating "views" and setting the version in
+// one transaction. A file of any other version is refused.
 //
 // Values read from bbolt are copied before the read transaction ends, so
 // what Load returns is the caller's. BoltStore is safe for concurrent use;
@@ -128,7 +151,12 @@ type BoltStats struct {
 	PageBytes uint64
 }
 
-const boltFormatVersion = 1
+// boltFormatVersion is the version of the layout this code writes;
+// boltFormatV1 the one it migrates (no "views" bucket).
+const (
+	boltFormatVersion = 2
+	boltFormatV1      = 1
+)
 
 var (
 	boltMetaBucket   = []byte("quicksilver")
@@ -137,21 +165,26 @@ var (
 	boltLogBucket    = []byte("log")
 	boltHSBucket     = []byte("hs")
 	boltStableBucket = []byte("stable")
+	boltViewsBucket  = []byte("views")
 	boltSnapBucket   = []byte("snap")
 	boltSnapKey      = []byte("v")
 	boltGroupMarker  = []byte{1}
 
-	boltBuckets = [][]byte{boltGroupsBucket, boltLogBucket, boltHSBucket, boltStableBucket, boltSnapBucket}
+	// boltBucketsV1 are the top-level buckets of format version 1;
+	// boltBuckets those of the current version.
+	boltBucketsV1 = [][]byte{boltGroupsBucket, boltLogBucket, boltHSBucket, boltStableBucket, boltSnapBucket}
+	boltBuckets   = slices.Concat(boltBucketsV1, [][]byte{boltViewsBucket})
 )
 
 // boltLogFillPercent packs log pages tightly: a group's entries are
 // appended at the high end of its range and compacted from the low end, so
-// splits rarely need room.
+// splits rarely need room. The same holds for a group's view records.
 const boltLogFillPercent = 0.9
 
 func groupKey(g GroupID) []byte { return binary.BigEndian.AppendUint64(nil, uint64(g)) }
 
-// logKey appends the "log" key of (g, seq) to b.
+// logKey appends the "log" key of (g, seq) to b. The "views" key of (g,
+// view ID) has the same form.
 func logKey(b []byte, g GroupID, seq uint64) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(g))
 	return binary.BigEndian.AppendUint64(b, seq)
@@ -215,17 +248,22 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// checkFormat initialises a new file and checks an existing one.
+// checkFormat initialises a new file, checks an existing one and migrates
+// a version-1 file to the current version.
 func (s *BoltStore) checkFormat() error {
 	want := binary.AppendUvarint(nil, boltFormatVersion)
+	v1 := binary.AppendUvarint(nil, boltFormatV1)
 	var have []byte
-	missing, nonEmpty := false, false
+	missing, missingV1, nonEmpty := false, false, false
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		if mb := tx.Bucket(boltMetaBucket); mb != nil {
 			have = slices.Clone(mb.Get(boltFormatKey))
 		}
 		for _, name := range boltBuckets {
 			missing = missing || tx.Bucket(name) == nil
+		}
+		for _, name := range boltBucketsV1 {
+			missingV1 = missingV1 || tx.Bucket(name) == nil
 		}
 		k, _ := tx.Cursor().First()
 		nonEmpty = k != nil
@@ -237,23 +275,49 @@ func (s *BoltStore) checkFormat() error {
 		// The buckets and the version are written in one transaction.
 		return fmt.Errorf("%w: a bbolt file without a format version: not a quicksilver store", ErrCorrupt)
 	}
-	if have != nil {
-		if !bytes.Equal(have, want) {
-			return fmt.Errorf("%w: format version %x, want %x", ErrCorrupt, have, want)
-		}
+	switch {
+	case have == nil:
+		return s.db.Update(func(tx *bolt.Tx) error {
+			for _, name := range slices.Concat(boltBuckets, [][]byte{boltMetaBucket}) {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(boltMetaBucket).Put(boltFormatKey, want)
+		})
+	case bytes.Equal(have, want):
 		if missing {
 			return fmt.Errorf("%w: a top-level bucket is missing", ErrCorrupt)
 		}
 		return nil
+	case bytes.Equal(have, v1):
+		if missingV1 {
+			return fmt.Errorf("%w: format version 1: a top-level bucket is missing", ErrCorrupt)
+		}
+		return s.migrateV1(want)
+	default:
+		return fmt.Errorf("%w: format version %x, want %x (or %x, which is migrated)", ErrCorrupt, have, want, v1)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range slices.Concat(boltBuckets, [][]byte{boltMetaBucket}) {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+}
+
+// migrateV1 turns a version-1 file into a current one: it adds the "views"
+// bucket (version 1 kept no view records, so every group starts with none)
+// and sets the version, in one transaction, so a crash leaves either file.
+func (s *BoltStore) migrateV1(want []byte) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucket(boltViewsBucket); err != nil {
+			if errors.Is(err, bolt.ErrBucketExists) {
+				return fmt.Errorf("%w: format version 1 with a %q bucket", ErrCorrupt, boltViewsBucket)
 			}
+			return err
 		}
 		return tx.Bucket(boltMetaBucket).Put(boltFormatKey, want)
 	})
+	if err != nil {
+		return fmt.Errorf("migrate format version %d to %d: %w", boltFormatV1, boltFormatVersion, err)
+	}
+	s.log.Info("replica: bolt store migrated", "path", s.path, "from", boltFormatV1, "to", boltFormatVersion)
+	return nil
 }
 
 // Path returns the file the store was opened on.
@@ -339,7 +403,7 @@ type boltWriteCounts struct {
 
 // boltBuckets holds the top-level buckets of one transaction.
 type boltTxBuckets struct {
-	groups, log, hs, stable, snap *bolt.Bucket
+	groups, log, hs, stable, views, snap *bolt.Bucket
 }
 
 func openBoltBuckets(tx *bolt.Tx) (boltTxBuckets, error) {
@@ -348,27 +412,35 @@ func openBoltBuckets(tx *bolt.Tx) (boltTxBuckets, error) {
 		log:    tx.Bucket(boltLogBucket),
 		hs:     tx.Bucket(boltHSBucket),
 		stable: tx.Bucket(boltStableBucket),
+		views:  tx.Bucket(boltViewsBucket),
 		snap:   tx.Bucket(boltSnapBucket),
 	}
-	if bk.groups == nil || bk.log == nil || bk.hs == nil || bk.stable == nil || bk.snap == nil {
+	if bk.groups == nil || bk.log == nil || bk.hs == nil || bk.stable == nil || bk.views == nil || bk.snap == nil {
 		return bk, fmt.Errorf("%w: a top-level bucket is missing", ErrCorrupt)
 	}
 	bk.log.FillPercent = boltLogFillPercent
+	bk.views.FillPercent = boltLogFillPercent // appended and trimmed like the log
 	return bk, nil
 }
 
 // deleteLog deletes the entries of group g with from ≤ Seq ≤ to.
 func (bk boltTxBuckets) deleteLog(g GroupID, from, to uint64) error {
+	return deleteRange(bk.log, "log", g, from, to)
+}
+
+// deleteRange deletes the keys G‖X of group g with from ≤ X ≤ to from b, a
+// bucket keyed like "log" ("log" or "views"; what names it in errors).
+func deleteRange(b *bolt.Bucket, what string, g GroupID, from, to uint64) error {
 	if from > to {
 		return nil
 	}
 	seek := logKey(nil, g, from)
-	c := bk.log.Cursor()
+	c := b.Cursor()
 	// Re-seek after every delete: a bbolt cursor is not to be trusted to
 	// step past a key it deleted.
 	for k, _ := c.Seek(seek); k != nil; k, _ = c.Seek(seek) {
 		if len(k) != 16 {
-			return fmt.Errorf("%w: log key %x", ErrCorrupt, k)
+			return fmt.Errorf("%w: %s key %x", ErrCorrupt, what, k)
 		}
 		if GroupID(binary.BigEndian.Uint64(k)) != g || binary.BigEndian.Uint64(k[8:]) > to {
 			return nil
@@ -378,6 +450,38 @@ func (bk boltTxBuckets) deleteLog(g GroupID, from, to uint64) error {
 		}
 	}
 	return nil
+}
+
+// putView stores the view record v of group g, replacing the one with its
+// ID, then keeps the MaxViews records with the highest IDs: it deletes
+// every record of the group below the MaxViews-th highest (v itself when
+// it is new and below MaxViews kept ones). MemStore trims the same way. key
+// is v's key and val its encoding; both stay valid until the commit.
+//
+// The walk goes forward from the group's lowest key: deletes earlier in
+// the transaction may have left empty leaves (bbolt rebalances at the
+// commit), which Cursor.Next steps over but Cursor.Prev does not: walking
+// down from the highest key stops at the first empty leaf as if the group
+// ended there.
+func (bk boltTxBuckets) putView(g GroupID, key, val []byte) error {
+	if err := bk.views.Put(key, val); err != nil {
+		return err
+	}
+	var ids []uint64 // ascending; at most MaxViews+1 unless the file is corrupt
+	c := bk.views.Cursor()
+	for k, _ := c.Seek(logKey(nil, g, 0)); k != nil; k, _ = c.Next() {
+		if len(k) != 16 {
+			return fmt.Errorf("%w: views key %x", ErrCorrupt, k)
+		}
+		if GroupID(binary.BigEndian.Uint64(k)) != g {
+			break
+		}
+		ids = append(ids, binary.BigEndian.Uint64(k[8:]))
+	}
+	if len(ids) <= MaxViews {
+		return nil
+	}
+	return deleteRange(bk.views, "views", g, 0, ids[len(ids)-MaxViews-1])
 }
 
 // apply applies one GroupWrite; see BoltStore for the rules. Keys and
@@ -398,6 +502,9 @@ func (bk boltTxBuckets) apply(w *GroupWrite, arena []byte, n *boltWriteCounts) (
 		}
 		if err := bk.deleteLog(w.Group, 0, math.MaxUint64); err != nil {
 			return arena, fmt.Errorf("delete log: %w", err)
+		}
+		if err := deleteRange(bk.views, "views", w.Group, 0, math.MaxUint64); err != nil {
+			return arena, fmt.Errorf("delete views: %w", err)
 		}
 		return arena, nil
 	}
@@ -435,6 +542,18 @@ func (bk boltTxBuckets) apply(w *GroupWrite, arena []byte, n *boltWriteCounts) (
 		arena = appendHardState(arena, w.HardState)
 		if err := put(bk.hs, gkey, vs); err != nil {
 			return arena, fmt.Errorf("hard state: %w", err)
+		}
+	}
+	if w.View != nil {
+		ks := len(arena)
+		arena = logKey(arena, w.Group, w.View.ID)
+		key := arena[ks:len(arena):len(arena)]
+		vs := len(arena)
+		arena = appendViewRecord(arena, w.View)
+		val := arena[vs:len(arena):len(arena)]
+		n.bytes += uint64(len(key) + len(val))
+		if err := bk.putView(w.Group, key, val); err != nil {
+			return arena, fmt.Errorf("view %d: %w", w.View.ID, err)
 		}
 	}
 	if w.StableHint != (groupcomm.Viewstamp{}) {
@@ -520,6 +639,26 @@ func (s *BoltStore) Load(g GroupID) (GroupState, error) {
 				return fmt.Errorf("%w: entry %v stored under seq %d", ErrCorrupt, e.VS, seq)
 			}
 			st.Log = append(st.Log, e)
+		}
+		c = bk.views.Cursor()
+		for k, v := c.Seek(logKey(nil, g, 0)); k != nil; k, v = c.Next() {
+			if len(k) != 16 || v == nil {
+				return fmt.Errorf("%w: views key %x", ErrCorrupt, k)
+			}
+			if GroupID(binary.BigEndian.Uint64(k)) != g {
+				break
+			}
+			vr, err := decodeViewRecord(v)
+			if err != nil {
+				return err
+			}
+			if id := binary.BigEndian.Uint64(k[8:]); vr.ID != id {
+				return fmt.Errorf("%w: view %d stored under id %d", ErrCorrupt, vr.ID, id)
+			}
+			if len(st.Views) == MaxViews {
+				return fmt.Errorf("%w: more than %d view records", ErrCorrupt, MaxViews)
+			}
+			st.Views = append(st.Views, vr)
 		}
 		return nil
 	})

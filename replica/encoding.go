@@ -35,6 +35,8 @@ import (
 //	           len(Data); the Data bytes
 //	Viewstamp (tag 0x41):
 //	  uvarint  View, Seq
+//	View record (tag 0x51), a view a member installed:
+//	  view     the view
 //
 // The encoding is canonical: the decoders reject overlong varints, unknown
 // flag bits and trailing bytes, so whatever decodes re-encodes to the same
@@ -51,6 +53,7 @@ const (
 	tagEntryV1     = 0x21
 	tagSnapshotV1  = 0x31
 	tagViewstampV1 = 0x41
+	tagViewV1      = 0x51
 
 	hsFlagAcceptedView = 1 << 0
 	hsFlagsKnown       = hsFlagAcceptedView
@@ -137,6 +140,12 @@ func appendViewstamp(b []byte, vs groupcomm.Viewstamp) []byte {
 	b = append(b, tagViewstampV1)
 	b = appendUvarint(b, vs.View)
 	return appendUvarint(b, vs.Seq)
+}
+
+// appendViewRecord appends the encoding of the view record v to b.
+func appendViewRecord(b []byte, v *groupcomm.View) []byte {
+	b = append(b, tagViewV1)
+	return appendView(b, v)
 }
 
 // --- decoding ---
@@ -347,4 +356,16 @@ func decodeViewstamp(b []byte) (groupcomm.Viewstamp, error) {
 		return groupcomm.Viewstamp{}, err
 	}
 	return vs, nil
+}
+
+// decodeViewRecord decodes a view record written by appendViewRecord. The
+// result does not alias b.
+func decodeViewRecord(b []byte) (groupcomm.View, error) {
+	d := decoder{what: "view record", b: b}
+	d.tag(tagViewV1)
+	v := d.view("")
+	if err := d.finish(); err != nil {
+		return groupcomm.View{}, err
+	}
+	return v, nil
 }

@@ -80,6 +80,18 @@ func snapshotTable() []Snapshot {
 	}
 }
 
+// viewTable is a set of view records covering the corners of the
+// encoding.
+func viewTable() []groupcomm.View {
+	return []groupcomm.View{
+		{},
+		{ID: 1, Members: []groupcomm.Member{}}, // empty Members decode as nil
+		testView(4),
+		hardStateTable()[4].Installed, // every field at its maximum
+		{ID: 1 << 35, Members: []groupcomm.Member{{Role: 0}, {ID: mid(1<<20, 3), Role: 7, Donor: mid(128, 127)}}},
+	}
+}
+
 func viewstampTable() []groupcomm.Viewstamp {
 	return []groupcomm.Viewstamp{{}, {View: 1, Seq: 2}, {View: 300, Seq: 1 << 33}, {View: max64, Seq: max64}}
 }
@@ -127,6 +139,14 @@ func codecs() []codec {
 	for _, vs := range viewstampTable() {
 		c.values = append(c.values, appendViewstamp(nil, vs))
 	}
+	cs = append(cs, c)
+	c = codec{name: "View", tag: tagViewV1, decode: func(b []byte) ([]byte, error) {
+		v, err := decodeViewRecord(b)
+		return appendViewRecord(nil, &v), err
+	}}
+	for _, v := range viewTable() {
+		c.values = append(c.values, appendViewRecord(nil, &v))
+	}
 	return append(cs, c)
 }
 
@@ -165,6 +185,23 @@ func TestEncodingRoundTrip(t *testing.T) {
 			t.Fatalf("viewstamp round trip: got %v, %v; want %v", got, err, vs)
 		}
 	}
+	for _, v := range viewTable() {
+		enc := appendViewRecord([]byte("prefix"), &v)
+		got, err := decodeViewRecord(enc[len("prefix"):])
+		if err != nil {
+			t.Fatalf("decode %+v: %v", v, err)
+		}
+		if want := cloneView(v); !reflect.DeepEqual(got, want) {
+			t.Fatalf("view record round trip:\n got %+v\nwant %+v", got, want)
+		}
+	}
+	// A view record is the view of a hard state under its own tag.
+	hs := hardStateTable()[2]
+	hsEnc := appendHardState(nil, &hs)
+	vEnc := appendViewRecord(nil, &hs.Installed)
+	if !bytes.Contains(hsEnc, vEnc[1:]) || vEnc[0] != tagViewV1 {
+		t.Fatalf("view record %x is not the tagged view layout of %x", vEnc, hsEnc)
+	}
 }
 
 func TestEncodingRandomRoundTrip(t *testing.T) {
@@ -182,6 +219,11 @@ func TestEncodingRandomRoundTrip(t *testing.T) {
 		ge, err := decodeEntry(appendEntry(nil, &e))
 		if err != nil || !reflect.DeepEqual(ge, cloneEntry(e)) {
 			t.Fatalf("entry round trip: got %+v, %v; want %+v", ge, err, e)
+		}
+		v := randView(r)
+		gv, err := decodeViewRecord(appendViewRecord(nil, &v))
+		if err != nil || !reflect.DeepEqual(gv, cloneView(v)) {
+			t.Fatalf("view record round trip: got %+v, %v; want %+v", gv, err, v)
 		}
 	}
 }
@@ -207,6 +249,16 @@ func TestDecodeDoesNotAlias(t *testing.T) {
 	if string(gs.Dedup) != "dedup" || string(gs.Data) != "state" {
 		t.Fatalf("decoded snapshot aliases its input: %+v", gs)
 	}
+	v := testView(4)
+	enc = appendViewRecord(nil, &v)
+	gv, err := decodeViewRecord(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(enc)
+	if !reflect.DeepEqual(gv, testView(4)) {
+		t.Fatalf("decoded view record aliases its input: %+v", gv)
+	}
 }
 
 // TestDecodeCorrupt checks that every strict prefix, every extension and
@@ -223,7 +275,7 @@ func TestDecodeCorrupt(t *testing.T) {
 				if _, err := c.decode(append(bytes.Clone(enc), 0)); !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("trailing byte after %x: err = %v, want ErrCorrupt", enc, err)
 				}
-				for _, tag := range []byte{0, 0x01, 0x12, tagHardStateV1, tagEntryV1, tagSnapshotV1, tagViewstampV1, 0xff} {
+				for _, tag := range []byte{0, 0x01, 0x12, 0x52, tagHardStateV1, tagEntryV1, tagSnapshotV1, tagViewstampV1, tagViewV1, 0xff} {
 					if tag == c.tag {
 						continue
 					}
@@ -266,6 +318,15 @@ func TestDecodeCorruptCases(t *testing.T) {
 		{"huge payload", errOnly(decodeEntry), cat([]byte{tagEntryV1}, uv(1, 1, 1, 1, 1, max64))},
 		{"payload beyond input", errOnly(decodeEntry), cat([]byte{tagEntryV1}, uv(1, 1, 1, 1, 1, 3), []byte("ab"))},
 		{"huge snapshot data", errOnly(decodeSnapshot), cat([]byte{tagSnapshotV1}, uv(1, 1, 0, 1<<62))},
+		{"empty view record", errOnly(decodeViewRecord), nil},
+		{"view record without members count", errOnly(decodeViewRecord), cat([]byte{tagViewV1}, zeroViewHead)},
+		{"view record huge member count", errOnly(decodeViewRecord), cat([]byte{tagViewV1}, zeroViewHead, uv(1<<60))},
+		{"view record member count beyond input", errOnly(decodeViewRecord), cat([]byte{tagViewV1}, zeroViewHead, uv(2), uv(1, 1), []byte{1}, uv(0, 0))},
+		{"view record truncated member", errOnly(decodeViewRecord), cat([]byte{tagViewV1}, zeroViewHead, uv(1), uv(1, 1), []byte{1}, uv(0))},
+		{"view record overlong varint", errOnly(decodeViewRecord), cat([]byte{tagViewV1, 0x81, 0x00}, uv(0, 0, 0, 0, 0, 0, 0))},
+		{"view record trailing byte", errOnly(decodeViewRecord), cat([]byte{tagViewV1}, zeroViewHead, uv(0), []byte{0})},
+		{"hard state as view record", errOnly(decodeViewRecord), cat(hsHead, uv(0, 0), zeroBallots, zeroViewHead, uv(0))},
+		{"view record as hard state", errOnly(decodeHardState), cat([]byte{tagViewV1}, zeroViewHead, uv(0))},
 	}
 	for _, c := range cases {
 		err := c.decode(c.b)
@@ -325,12 +386,15 @@ func TestDecodeAllocationBounded(t *testing.T) {
 	hs = append(hs, make([]byte, 64)...)
 	e := appendUvarint([]byte{tagEntryV1, 1, 1, 1, 1, 1}, 1<<28)
 	e = append(e, make([]byte, 64)...)
+	vr := appendUvarint(append([]byte{tagViewV1}, make([]byte, 7)...), 1<<22)
+	vr = append(vr, make([]byte, 64)...)
 	for _, c := range []struct {
 		name string
 		f    func()
 	}{
 		{"members", func() { _, _ = decodeHardState(hs) }},
 		{"payload", func() { _, _ = decodeEntry(e) }},
+		{"view record members", func() { _, _ = decodeViewRecord(vr) }},
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -348,6 +412,12 @@ func TestDecodeAllocationBounded(t *testing.T) {
 	enc := appendHardState(nil, &full)
 	if n := testing.AllocsPerRun(100, func() { _, _ = decodeHardState(enc) }); n > 3 {
 		t.Errorf("decoding a hard state allocates %v times", n)
+	}
+	// A view record: the members only.
+	v := testView(4)
+	venc := appendViewRecord(nil, &v)
+	if n := testing.AllocsPerRun(100, func() { _, _ = decodeViewRecord(venc) }); n > 1 {
+		t.Errorf("decoding a view record allocates %v times", n)
 	}
 }
 
@@ -385,3 +455,20 @@ func FuzzDecodeHardState(f *testing.F) {
 func FuzzDecodeEntry(f *testing.F) { fuzzDecode(f, codecs()[1]) }
 
 func FuzzDecodeSnapshot(f *testing.F) { fuzzDecode(f, codecs()[2]) }
+
+func FuzzDecodeViewRecord(f *testing.F) {
+	c := codecs()[4]
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 8 {
+		v := randView(r)
+		c.values = append(c.values, appendViewRecord(nil, &v))
+	}
+	// The views of hard states, retagged: the same layout a view record
+	// shares.
+	for _, hs := range hardStateTable() {
+		if hs.AcceptedView != nil {
+			c.values = append(c.values, appendViewRecord(nil, hs.AcceptedView))
+		}
+	}
+	fuzzDecode(f, c)
+}

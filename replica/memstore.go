@@ -10,8 +10,8 @@ import (
 // MemStore is a Store that keeps everything in memory: for tests and for
 // services with memory durability. It is safe for concurrent use. It copies
 // what it stores and what it returns, so callers may reuse and modify their
-// slices. Like BoltStore, it returns empty slices (Log, Members, Payload,
-// Dedup, Data) as nil.
+// slices. Like BoltStore, it returns empty slices (Log, Views, Members,
+// Payload, Dedup, Data) as nil.
 //
 // A MemStore applies a Batch exactly as BoltStore does: the GroupWrites in
 // order, each as documented on GroupWrite, with the two rules GroupWrite
@@ -30,6 +30,7 @@ type memGroup struct {
 	log    []groupcomm.Entry // ascending by Seq, no two with the same Seq
 	stable groupcomm.Viewstamp
 	snap   *Snapshot
+	views  []groupcomm.View // ascending by ID, no two with the same ID, at most MaxViews
 }
 
 var _ Store = (*MemStore)(nil)
@@ -60,9 +61,9 @@ func (s *MemStore) writeLocked(b *Batch) {
 }
 
 // applyLocked applies one GroupWrite in the order GroupWrite documents:
-// TruncateAbove, Entries, HardState, StableHint (when non-zero), Snapshot,
-// CompactTo. Delete removes the group and makes the other fields of the
-// same GroupWrite moot.
+// TruncateAbove, Entries, HardState, View, StableHint (when non-zero),
+// Snapshot, CompactTo. Delete removes the group and makes the other fields
+// of the same GroupWrite moot.
 func (s *MemStore) applyLocked(w *GroupWrite) {
 	if w.Delete {
 		delete(s.groups, w.Group)
@@ -99,6 +100,9 @@ func (s *MemStore) applyLocked(w *GroupWrite) {
 		hs := cloneHardState(w.HardState)
 		g.hs = &hs
 	}
+	if w.View != nil {
+		g.putView(cloneView(*w.View))
+	}
 	if w.StableHint != (groupcomm.Viewstamp{}) {
 		g.stable = w.StableHint
 	}
@@ -118,6 +122,35 @@ func (s *MemStore) applyLocked(w *GroupWrite) {
 			g.log = g.log[:n]
 		}
 	}
+}
+
+// putView stores the view record v, replacing the one with its ID, and
+// keeps the MaxViews records with the highest IDs: when v is a new record
+// beyond MaxViews, the lowest one goes, which is v itself when its ID is
+// below every kept one. BoltStore trims the same way.
+func (g *memGroup) putView(v groupcomm.View) {
+	i, found := slices.BinarySearchFunc(g.views, v.ID, cmpViewID)
+	switch {
+	case found:
+		g.views[i] = v
+	case len(g.views) < MaxViews:
+		g.views = slices.Insert(g.views, i, v)
+	case i > 0:
+		// Full and v is not the lowest: drop the lowest, g.views[0], and
+		// insert v at i-1 of what remains.
+		copy(g.views, g.views[1:i])
+		g.views[i-1] = v
+	}
+}
+
+func cmpViewID(v groupcomm.View, id uint64) int {
+	switch {
+	case v.ID < id:
+		return -1
+	case v.ID > id:
+		return 1
+	}
+	return 0
 }
 
 func cmpEntrySeq(e groupcomm.Entry, seq uint64) int {
@@ -160,6 +193,12 @@ func (s *MemStore) loadLocked(id GroupID) GroupState {
 	if g.snap != nil {
 		sn := cloneSnapshot(g.snap)
 		st.Snapshot = &sn
+	}
+	if len(g.views) > 0 {
+		st.Views = make([]groupcomm.View, len(g.views))
+		for i, v := range g.views {
+			st.Views[i] = cloneView(v)
+		}
 	}
 	return st
 }

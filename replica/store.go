@@ -20,16 +20,25 @@ type Snapshot struct {
 	Data []byte
 }
 
+// MaxViews is how many view records a store keeps per group (the most
+// recent ones): a member can answer a member behind it by up to this many
+// views with the records it missed.
+const MaxViews = 256
+
 // GroupWrite is what one group persists in a batch. Apply order:
-// TruncateAbove, then Entries, then HardState, StableHint, Snapshot, then
-// CompactTo.
+// TruncateAbove, then Entries, then HardState, View, StableHint, Snapshot,
+// then CompactTo.
 type GroupWrite struct {
 	Group         GroupID
 	HardState     *groupcomm.HardState
 	TruncateAbove *groupcomm.Viewstamp
 	Entries       []groupcomm.Entry
-	StableHint    groupcomm.Viewstamp
-	Snapshot      *Snapshot
+	// View is a view record the member installed (Ready.NewView): the
+	// store keeps the MaxViews records with the highest ids, one per id (a
+	// record with the id of a kept one replaces it).
+	View       *groupcomm.View
+	StableHint groupcomm.Viewstamp
+	Snapshot   *Snapshot
 	// CompactTo deletes log entries with Seq ≤ CompactTo (they are covered
 	// by a persisted snapshot). Zero keeps the log.
 	CompactTo uint64
@@ -48,6 +57,7 @@ type GroupState struct {
 	Log        []groupcomm.Entry // ascending by Seq
 	StableHint groupcomm.Viewstamp
 	Snapshot   *Snapshot
+	Views      []groupcomm.View // ascending by ID, at most MaxViews
 }
 
 // Store persists the protocol state of every group of a node.

@@ -111,6 +111,42 @@ func snap(view, seq uint64, data string) *Snapshot {
 
 func batch(ws ...GroupWrite) *Batch { return &Batch{Writes: ws} }
 
+// vrec returns the view record of view id (testView(id)).
+func vrec(id uint64) *groupcomm.View { v := testView(id); return &v }
+
+// vrecs returns the view records of the ids, in that order.
+func vrecs(ids ...uint64) []groupcomm.View {
+	var vs []groupcomm.View
+	for _, id := range ids {
+		vs = append(vs, testView(id))
+	}
+	return vs
+}
+
+// viewWrites returns a view-only GroupWrite of group g for each id, in
+// that order.
+func viewWrites(g GroupID, ids ...uint64) []GroupWrite {
+	var ws []GroupWrite
+	for _, id := range ids {
+		ws = append(ws, GroupWrite{Group: g, View: vrec(id)})
+	}
+	return ws
+}
+
+// idSteps returns from, from+step, … up to to (descending when step < 0).
+func idSteps(from, to uint64, step int) []uint64 {
+	var ids []uint64
+	for id := from; ; id = uint64(int64(id) + int64(step)) {
+		if (step > 0 && id > to) || (step < 0 && id < to) {
+			return ids
+		}
+		ids = append(ids, id)
+		if id == to {
+			return ids
+		}
+	}
+}
+
 // --- the conformance suite ---
 
 type confCase struct {
@@ -122,6 +158,40 @@ type confCase struct {
 
 func confCases() []confCase {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+
+	// Replacing records by id: 5 is replaced by a record with other fields
+	// and empty (not nil) Members, which loads as nil.
+	v5 := testView(5)
+	v5.Epoch, v5.Members = 99, []groupcomm.Member{}
+	v5want := v5
+	v5want.Members = nil
+
+	// More than MaxViews records. Group 1 gets the even ids 2..2n at once,
+	// which keeps lo..2n; then 5, below every kept id (dropped at once);
+	// then odd, a new id among the kept ones but not the highest (lo goes);
+	// then a record replacing odd-1 (nothing goes); then high, above all
+	// (lo+2 goes). Group 3 gets 2n..2 descending: every id after the
+	// MaxViews-th arrives below the kept ones and is dropped. Groups 0 and
+	// 2, the neighbours of 1's keys, keep theirs.
+	n := uint64(MaxViews + 10)
+	lo := 2 * (n - MaxViews + 1)
+	odd := lo + 2*(MaxViews/2) + 1
+	high := 2*n + 100
+	replaced := testView(odd - 1)
+	replaced.Epoch = 77
+	var many1 []groupcomm.View
+	for _, id := range slices.Sorted(slices.Values(append(idSteps(lo+4, 2*n, 2), odd, high))) {
+		if id == odd-1 {
+			many1 = append(many1, replaced)
+		} else {
+			many1 = append(many1, testView(id))
+		}
+	}
+	many3 := vrecs(idSteps(lo, 2*n, 2)...)
+	if len(many1) != MaxViews || len(many3) != MaxViews {
+		panic(fmt.Sprintf("the MaxViews case keeps %d and %d records", len(many1), len(many3)))
+	}
+
 	return []confCase{
 		{
 			name: "round trip across groups",
@@ -154,6 +224,92 @@ func confCases() []confCase {
 				batch(GroupWrite{Group: 1, Entries: []groupcomm.Entry{ent(1, 5, "a"), ent(1, 2, "b"), ent(1, 9, "c"), ent(1, 2, "d")}}),
 			},
 			want: map[GroupID]GroupState{1: {Log: []groupcomm.Entry{ent(1, 2, "d"), ent(1, 5, "a"), ent(1, 9, "c")}}},
+		},
+		{
+			name: "a view record is kept",
+			steps: []*Batch{batch(
+				GroupWrite{Group: 1, HardState: hsp(1, 3), Entries: ents(3, 1, 2), View: vrec(3)},
+				GroupWrite{Group: 2, View: &groupcomm.View{}},
+			)},
+			want: map[GroupID]GroupState{
+				1: {HardState: hsp(1, 3), Log: ents(3, 1, 2), Views: vrecs(3)},
+				2: {Views: []groupcomm.View{{}}},
+			},
+		},
+		{
+			name: "view records are replaced by id",
+			steps: []*Batch{
+				batch(viewWrites(1, 5, 2)...),
+				batch(GroupWrite{Group: 1, View: &v5}, GroupWrite{Group: 1, View: vrec(3)}),
+				batch(GroupWrite{Group: 1, View: vrec(2)}),
+			},
+			want: map[GroupID]GroupState{1: {Views: []groupcomm.View{testView(2), testView(3), v5want}}},
+		},
+		{
+			name: "more than MaxViews view records keep the highest ids",
+			steps: []*Batch{
+				batch(slices.Concat(
+					viewWrites(0, max64),
+					viewWrites(1, idSteps(2, 2*n, 2)...),
+					viewWrites(2, 1, 0),
+					viewWrites(3, idSteps(2*n, 2, -2)...),
+				)...),
+				batch(viewWrites(1, 5)...),
+				batch(viewWrites(1, odd)...),
+				batch(GroupWrite{Group: 1, View: &replaced}),
+				batch(viewWrites(1, high)...),
+			},
+			want: map[GroupID]GroupState{
+				0: {Views: vrecs(max64)},
+				1: {Views: many1},
+				2: {Views: vrecs(0, 1)},
+				3: {Views: many3},
+			},
+		},
+		{
+			// The first batch commits MaxViews records (a few leaves in a
+			// bbolt file); the second trims more than a leaf's worth of them
+			// in one transaction, then gets ids below all kept ones: they
+			// must go too, although empty leaves now lie between them and
+			// the kept records until the commit.
+			name: "view records trimmed across leaves in one batch",
+			steps: []*Batch{
+				batch(viewWrites(1, idSteps(10, 10+2*(MaxViews-1), 2)...)...),
+				batch(slices.Concat(
+					viewWrites(1, idSteps(10+2*MaxViews, 10+2*(MaxViews+199), 2)...),
+					viewWrites(1, 1, 3, 0),
+					viewWrites(2, 1),
+				)...),
+			},
+			want: map[GroupID]GroupState{
+				1: {Views: vrecs(idSteps(10+2*200, 10+2*(MaxViews+199), 2)...)},
+				2: {Views: vrecs(1)},
+			},
+		},
+		{
+			name: "delete removes view records",
+			steps: []*Batch{
+				batch(
+					GroupWrite{Group: 1, HardState: hsp(1, 2), View: vrec(1)},
+					GroupWrite{Group: 1, View: vrec(2)},
+					GroupWrite{Group: 2, View: vrec(1)},
+					GroupWrite{Group: 3, View: vrec(4)},
+				),
+				batch(
+					GroupWrite{Group: 1, Delete: true},
+					GroupWrite{Group: 3, Delete: true},
+					GroupWrite{Group: 4, View: vrec(1), Delete: true},
+				),
+				batch(GroupWrite{Group: 1, Entries: ents(4, 7, 7)}), // recreated afresh
+			},
+			want:       map[GroupID]GroupState{1: {Log: ents(4, 7, 7)}, 2: {Views: vrecs(1)}, 3: {}, 4: {}},
+			wantGroups: []GroupID{1, 2},
+		},
+		{
+			name:       "a view-only group write creates the group",
+			steps:      []*Batch{batch(GroupWrite{Group: 7, View: vrec(1)})},
+			want:       map[GroupID]GroupState{7: {Views: vrecs(1)}, 8: {}},
+			wantGroups: []GroupID{7},
 		},
 		{
 			name: "truncate above then append replaces entries",
@@ -206,19 +362,19 @@ func confCases() []confCase {
 				// to 4: only 5 and 6 of view 2 remain.
 				batch(GroupWrite{
 					Group: 1, TruncateAbove: vsp(1, 3), Entries: ents(2, 4, 6),
-					HardState: hsp(1, 2), StableHint: vs(2, 4), Snapshot: snap(2, 4, "s4"), CompactTo: 4,
+					HardState: hsp(1, 2), View: vrec(2), StableHint: vs(2, 4), Snapshot: snap(2, 4, "s4"), CompactTo: 4,
 				}),
 			},
-			want: map[GroupID]GroupState{1: {HardState: hsp(1, 2), Log: ents(2, 5, 6), StableHint: vs(2, 4), Snapshot: snap(2, 4, "s4")}},
+			want: map[GroupID]GroupState{1: {HardState: hsp(1, 2), Log: ents(2, 5, 6), StableHint: vs(2, 4), Snapshot: snap(2, 4, "s4"), Views: vrecs(2)}},
 		},
 		{
 			name: "same group twice in a batch applies in order",
 			steps: []*Batch{batch(
-				GroupWrite{Group: 1, Entries: ents(1, 1, 5), HardState: hsp(1, 1)},
-				GroupWrite{Group: 1, TruncateAbove: vsp(1, 1), HardState: hsp(1, 2)},
-				GroupWrite{Group: 1, Entries: ents(3, 2, 2)},
+				GroupWrite{Group: 1, Entries: ents(1, 1, 5), HardState: hsp(1, 1), View: vrec(1)},
+				GroupWrite{Group: 1, TruncateAbove: vsp(1, 1), HardState: hsp(1, 2), View: vrec(2)},
+				GroupWrite{Group: 1, Entries: ents(3, 2, 2), View: vrec(1)},
 			)},
-			want: map[GroupID]GroupState{1: {HardState: hsp(1, 2), Log: append(ents(1, 1, 1), ents(3, 2, 2)...)}},
+			want: map[GroupID]GroupState{1: {HardState: hsp(1, 2), Log: append(ents(1, 1, 1), ents(3, 2, 2)...), Views: vrecs(1, 2)}},
 		},
 		{
 			name: "hard state and snapshot replace",
@@ -327,6 +483,18 @@ func fmtState(st GroupState) string {
 	if st.Snapshot != nil {
 		fmt.Fprintf(&b, " snap=%v dedup=%d data=%d", st.Snapshot.Pos, len(st.Snapshot.Dedup), len(st.Snapshot.Data))
 	}
+	fmt.Fprintf(&b, " views(%d, nil=%t)=[", len(st.Views), st.Views == nil)
+	for i, v := range st.Views {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		if len(st.Views) <= 4 {
+			fmt.Fprintf(&b, "%+v(members nil=%t)", v, v.Members == nil)
+		} else {
+			fmt.Fprintf(&b, "%d", v.ID)
+		}
+	}
+	b.WriteString("]")
 	return b.String()
 }
 
@@ -362,8 +530,8 @@ func TestStoreCopies(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			s := m.open(t)
 			hs := hsWithAccepted(1, 2)
-			w := GroupWrite{Group: 1, HardState: hs, Entries: ents(2, 1, 3), Snapshot: snap(1, 0, "data")}
-			want := GroupState{HardState: hsWithAccepted(1, 2), Log: ents(2, 1, 3), Snapshot: snap(1, 0, "data")}
+			w := GroupWrite{Group: 1, HardState: hs, Entries: ents(2, 1, 3), Snapshot: snap(1, 0, "data"), View: vrec(2)}
+			want := GroupState{HardState: hsWithAccepted(1, 2), Log: ents(2, 1, 3), Snapshot: snap(1, 0, "data"), Views: vrecs(2)}
 			if err := s.Write(batch(w)); err != nil {
 				t.Fatal(err)
 			}
@@ -375,6 +543,8 @@ func TestStoreCopies(t *testing.T) {
 			hs.Installed.Members[0].ID.Node = 99
 			hs.AcceptedView.Members[1].Role = 0
 			clear(w.Snapshot.Data)
+			w.View.Members[2].Donor.Node = 99
+			w.View.ID, w.View.Epoch = 99, 99
 			checkStore(t, s, map[GroupID]GroupState{1: want}, nil)
 			// The caller scribbles over what Load returned.
 			got, err := s.Load(1)
@@ -386,6 +556,7 @@ func TestStoreCopies(t *testing.T) {
 			got.HardState.Installed.Members[0].ID.Node = 77
 			got.HardState.AcceptedView.Members[0].ID.Node = 77
 			clear(got.Snapshot.Dedup)
+			got.Views[0].Members[1].Role = 77
 			checkStore(t, s, map[GroupID]GroupState{1: want}, nil)
 		})
 	}
@@ -473,6 +644,7 @@ type modelGroup struct {
 	log    map[uint64]groupcomm.Entry
 	stable groupcomm.Viewstamp
 	snap   *Snapshot
+	views  map[uint64]groupcomm.View // by ID
 }
 
 func (m model) apply(b *Batch) {
@@ -486,7 +658,7 @@ func (m model) apply(b *Batch) {
 		}
 		g := m[w.Group]
 		if g == nil {
-			g = &modelGroup{log: map[uint64]groupcomm.Entry{}}
+			g = &modelGroup{log: map[uint64]groupcomm.Entry{}, views: map[uint64]groupcomm.View{}}
 			m[w.Group] = g
 		}
 		if w.TruncateAbove != nil {
@@ -498,6 +670,12 @@ func (m model) apply(b *Batch) {
 		if w.HardState != nil {
 			hs := cloneHardState(w.HardState)
 			g.hs = &hs
+		}
+		if w.View != nil {
+			g.views[w.View.ID] = cloneView(*w.View)
+			for len(g.views) > MaxViews {
+				delete(g.views, slices.Min(slices.Collect(maps.Keys(g.views))))
+			}
 		}
 		if w.StableHint != (groupcomm.Viewstamp{}) {
 			g.stable = w.StableHint
@@ -529,7 +707,18 @@ func (m model) load(id GroupID) GroupState {
 	for _, seq := range slices.Sorted(maps.Keys(g.log)) {
 		st.Log = append(st.Log, cloneEntry(g.log[seq]))
 	}
+	for _, id := range slices.Sorted(maps.Keys(g.views)) {
+		st.Views = append(st.Views, cloneView(g.views[id]))
+	}
 	return st
+}
+
+// viewIDs returns the ids of the group's view records, ascending.
+func (m model) viewIDs(id GroupID) []uint64 {
+	if g := m[id]; g != nil {
+		return slices.Sorted(maps.Keys(g.views))
+	}
+	return nil
 }
 
 func (m model) lastSeq(id GroupID) uint64 {
@@ -609,12 +798,46 @@ func randEntry(r *rand.Rand, view, seq uint64) groupcomm.Entry {
 	}
 }
 
+// randViewID draws the id of a view record for a group whose records have
+// ids kept (ascending) and whose highest new id so far is top: mostly a new
+// view above every kept one, sometimes with a gap, sometimes a kept id (a
+// replacement) or an id below the highest (a lower record arriving late,
+// dropped when below every kept one and the group is full).
+func randViewID(r *rand.Rand, kept []uint64, top uint64) uint64 {
+	switch r.IntN(8) {
+	case 0:
+		if len(kept) > 0 {
+			return kept[r.IntN(len(kept))]
+		}
+	case 1:
+		return r.Uint64N(top + 1)
+	case 2:
+		return top + 2 + r.Uint64N(5)
+	}
+	return top + 1
+}
+
 // randBatch draws a batch over groups 1..groups that looks like what
 // groupcomm produces (mostly appends near the end of the log, sometimes a
-// truncation, a compaction, a snapshot or a delete) with corner cases
-// mixed in.
+// truncation, a compaction, a snapshot, a view record or a delete) with
+// corner cases mixed in. Now and then a burst of view records takes a group
+// past MaxViews.
 func randBatch(r *rand.Rand, m model, groups int) *Batch {
 	b := &Batch{}
+	if r.IntN(25) == 0 {
+		g := GroupID(1 + r.IntN(groups))
+		kept := m.viewIDs(g)
+		var top uint64
+		if len(kept) > 0 {
+			top = kept[len(kept)-1]
+		}
+		for range MaxViews/2 + r.IntN(MaxViews) {
+			v := randView(r)
+			v.ID = randViewID(r, kept, top)
+			top = max(top, v.ID)
+			b.Writes = append(b.Writes, GroupWrite{Group: g, View: &v})
+		}
+	}
 	for range 1 + r.IntN(4) {
 		g := GroupID(1 + r.IntN(groups))
 		w := GroupWrite{Group: g}
@@ -643,6 +866,16 @@ func randBatch(r *rand.Rand, m model, groups int) *Batch {
 		if r.IntN(3) == 0 {
 			hs := randHardState(r)
 			w.HardState = &hs
+		}
+		if r.IntN(5) == 0 {
+			kept := m.viewIDs(g)
+			var top uint64
+			if len(kept) > 0 {
+				top = kept[len(kept)-1]
+			}
+			v := randView(r)
+			v.ID = randViewID(r, kept, top)
+			w.View = &v
 		}
 		if r.IntN(2) == 0 {
 			w.StableHint = vs(view, r.Uint64N(last+2))
@@ -677,6 +910,12 @@ func scribble(b *Batch) {
 		if w.Snapshot != nil {
 			clear(w.Snapshot.Data)
 			clear(w.Snapshot.Dedup)
+		}
+		if w.View != nil {
+			for i := range w.View.Members {
+				w.View.Members[i].ID.Node = 0xee
+			}
+			w.View.ID, w.View.Epoch = 0xee, 0xee
 		}
 	}
 }

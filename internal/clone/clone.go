@@ -19,9 +19,14 @@ type Config struct {
 	StateMachine replica.StateMachine
 	// SnapshotEvery: a durable clone snapshots its state after this many
 	// applied updates and compacts its log below the snapshot, keeping
-	// LogTail entries for laggards to fetch. Zero never snapshots.
+	// LogTail entries for laggards to fetch, and every entry some member
+	// of the view is not known to hold (groupcomm.Node.Retained), up to
+	// MaxLogLag entries below the snapshot: a member further behind cannot
+	// catch up from the log (it joins again and gets a snapshot). Zero
+	// SnapshotEvery never snapshots; zero MaxLogLag means 1<<20.
 	SnapshotEvery uint64
 	LogTail       uint64
+	MaxLogLag     uint64
 	// IdempotencyWindow bounds the replicated idempotency table: a key is
 	// remembered for this many later updates. Zero means 1<<20.
 	IdempotencyWindow uint64
@@ -54,6 +59,9 @@ func newClone(cfg Config, cc groupcomm.Config) (*Clone, error) {
 	}
 	if cfg.IdempotencyWindow == 0 {
 		cfg.IdempotencyWindow = 1 << 20
+	}
+	if cfg.MaxLogLag == 0 {
+		cfg.MaxLogLag = 1 << 20
 	}
 	c := &Clone{cfg: cfg, idem: newIdemTable(cfg.IdempotencyWindow)}
 	if cc.Knobs != nil {
@@ -105,7 +113,7 @@ func Restart(cfg Config, cc groupcomm.Config, st replica.GroupState) (*Clone, er
 		return nil, err
 	}
 	cc.Self.Incarnation = st.HardState.Incarnation
-	rs := groupcomm.RestartState{HardState: *st.HardState, Log: st.Log, StableHint: st.StableHint}
+	rs := groupcomm.RestartState{HardState: *st.HardState, Log: st.Log, StableHint: st.StableHint, History: st.Views}
 	if s := st.Snapshot; s != nil {
 		if err := c.restoreData(s.Data); err != nil {
 			return nil, err

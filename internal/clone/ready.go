@@ -7,15 +7,16 @@ import (
 
 // Write returns what a durable clone persists for rd, before rd's messages
 // leave (except the sequencer's ORDER frames): its truncation, entries,
-// HardState and stable hint. ok is false when there is nothing to write
-// (or the clone is not durable). The caller may batch the writes of many
-// clones into one Store.Write (one fsync).
+// HardState, the view record it installed (kept so that it can answer a
+// member behind it after a restart) and the stable hint. ok is false when
+// there is nothing to write (or the clone is not durable). The caller may
+// batch the writes of many clones into one Store.Write (one fsync).
 func (c *Clone) Write(rd *groupcomm.Ready) (w replica.GroupWrite, ok bool) {
-	if !c.cfg.Durable || (rd.HardState == nil && rd.TruncateAbove == nil && len(rd.Entries) == 0) {
+	if !c.cfg.Durable || (rd.HardState == nil && rd.TruncateAbove == nil && len(rd.Entries) == 0 && rd.NewView == nil) {
 		return replica.GroupWrite{}, false
 	}
 	return replica.GroupWrite{Group: c.cfg.Group, HardState: rd.HardState, TruncateAbove: rd.TruncateAbove,
-		Entries: rd.Entries, StableHint: rd.StableHint}, true
+		Entries: rd.Entries, View: rd.NewView, StableHint: rd.StableHint}, true
 }
 
 // Applied describes one delivery after Apply handled it.
@@ -86,12 +87,22 @@ func (c *Clone) snapshotWrite() *replica.GroupWrite {
 	}
 	c.sinceSnap = 0
 	pos := c.applied
-	var compact uint64
-	if pos.Seq > c.cfg.LogTail {
-		compact = pos.Seq - c.cfg.LogTail
-	}
-	return &replica.GroupWrite{Group: c.cfg.Group, CompactTo: compact,
+	return &replica.GroupWrite{Group: c.cfg.Group, CompactTo: c.compactTo(pos),
 		Snapshot: &replica.Snapshot{Pos: pos, Dedup: c.core.Dedup(), Data: data}}
+}
+
+// compactTo is how far the log may go below a snapshot at pos: keep
+// LogTail entries, and what some member still lacks, up to MaxLogLag.
+func (c *Clone) compactTo(pos groupcomm.Viewstamp) uint64 {
+	sub := func(a, b uint64) uint64 {
+		if a > b {
+			return a - b
+		}
+		return 0
+	}
+	compact := sub(pos.Seq, c.cfg.LogTail)
+	keepFor := max(c.core.Retained().Seq, sub(pos.Seq, c.cfg.MaxLogLag))
+	return min(compact, keepFor)
 }
 
 // Advance tells the core rd was handled (groupcomm.Node.Advance).

@@ -44,7 +44,7 @@ func check(r *Run) (*Result, map[uint64]groupcomm.Entry, func(string, ...any)) {
 	checkCuts(canon, views, fail)
 	checkAckedInCuts(r, views, fail)
 	checkAcceptances(r, views, fail)
-	res.Acked = len(r.Acked)
+	res.Acked = len(r.Acked) + len(r.AckedPayloads)
 	return res, canon, fail
 }
 
@@ -193,7 +193,11 @@ func checkDelivery(r *Run, views map[uint64]groupcomm.View, st *memberState, ev 
 		}
 		st.seen[e.ID] = true
 	}
-	if pl, ok := r.Submitted[e.ID]; !ok || string(pl) != string(e.Payload) {
+	if r.Payloads != nil {
+		if !r.Payloads[string(e.Payload)] {
+			fail("P6: %v delivered an entry nobody submitted: %v %q", ev.Member, e.ID, e.Payload)
+		}
+	} else if pl, ok := r.Submitted[e.ID]; !ok || string(pl) != string(e.Payload) {
 		fail("P6: %v delivered an entry nobody submitted: %v %q", ev.Member, e.ID, e.Payload)
 	}
 	// P7: the origin was a member of the ordering view.
@@ -238,6 +242,24 @@ func checkAckedInCuts(r *Run, views map[uint64]groupcomm.View, fail func(string,
 			}
 		}
 	}
+	for _, p := range sortedPayloads(r.AckedPayloads) {
+		vs := r.AckedPayloads[p]
+		for _, vid := range vids {
+			if v := views[vid]; vs.View < v.ID && v.Cut.Less(vs) {
+				fail("P8: acknowledged %q at %v is above the cut of %v", p, vs, v)
+				break
+			}
+		}
+	}
+}
+
+func sortedPayloads(m map[string]groupcomm.Viewstamp) []string {
+	out := make([]string, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return m[out[i]].Less(m[out[j]]) })
+	return out
 }
 
 // checkAcceptances is P14: each installed w+1 was accepted by Q(w)
@@ -312,6 +334,12 @@ func checkHealed(r *Run, canon map[uint64]groupcomm.Entry, fail func(string, ...
 		vs := r.Acked[id]
 		if e, ok := canon[vs.Seq]; !ok || e.ID != id || vs.Seq > final.Seq {
 			fail("P8: acknowledged %v at %v is not in the healed sequence", id, vs)
+		}
+	}
+	for _, p := range sortedPayloads(r.AckedPayloads) {
+		vs := r.AckedPayloads[p]
+		if e, ok := canon[vs.Seq]; !ok || string(e.Payload) != p || e.VS != vs || vs.Seq > final.Seq {
+			fail("P8: acknowledged %q at %v is not in the healed sequence", p, vs)
 		}
 	}
 }

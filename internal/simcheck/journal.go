@@ -87,6 +87,12 @@ type Run struct {
 	// Acked, the position of every update whose client was told success.
 	Submitted map[groupcomm.EntryID][]byte
 	Acked     map[groupcomm.EntryID]groupcomm.Viewstamp
+	// A simulation that does not learn the ids of its submissions (racs
+	// hides them) names them by payload instead: Payloads holds every
+	// payload submitted (unique per submission), AckedPayloads the
+	// position each acknowledged one was applied at.
+	Payloads      map[string]bool
+	AckedPayloads map[string]groupcomm.Viewstamp
 	// Settled: after the failures stopped, every live member reached the
 	// same view and position. Final lists the live members then.
 	Settled bool

@@ -1,0 +1,122 @@
+package groupcomm
+
+// A member that a view change removed (or that left) keeps the decision
+// until every member of the new view acknowledged it: in a 2-voter view, a
+// leaver that vanishes before the other voter learned the Commit would
+// leave that voter waiting for a quorum of 2 forever (it may have accepted
+// the proposal, but only the leaver knows it was decided). Meanwhile the
+// removed member answers every message of its old view with the record,
+// and resends the Commit; once each member of the new view acknowledged
+// (or showed a later view), it is Retired and the caller may drop it.
+
+// lingerWith makes a removed member keep resending the decision v to the
+// members of v until they acknowledge it.
+func (n *Node) lingerWith(v *View) {
+	vc := &n.vc
+	if vc.commit == nil || vc.commit.ID != v.ID {
+		// Learned from the proposer, which resends itself: forward only if
+		// the members have not acknowledged after a while (the first
+		// resend comes after TickRTO).
+		c := v.Clone()
+		vc.commit, vc.commitSends, vc.commitLast = &c, 0, n.now
+		vc.commitTargets = vc.commitTargets[:0]
+		for _, m := range v.Members {
+			vc.commitTargets = append(vc.commitTargets, commitTarget{id: m.ID})
+		}
+		return
+	}
+	// This member decided: only the new view's members still matter.
+	keep := vc.commitTargets[:0]
+	for _, t := range vc.commitTargets {
+		if _, in := v.Lookup(t.id); in {
+			keep = append(keep, t)
+		}
+	}
+	vc.commitTargets = keep
+	if len(vc.commitTargets) == 0 {
+		vc.commit = nil
+	} else if vc.commitLast != n.now {
+		n.resendCommitNow()
+	}
+}
+
+// stepRemoved handles a message at a removed member: acknowledgements of
+// the decision, and anything from a member behind it (answered with the
+// records after its view).
+func (n *Node) stepRemoved(m *Message) {
+	switch {
+	case m.Type == MsgCommitAck:
+		n.onCommitAck(m)
+	case m.Type == MsgCommit:
+		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: max(n.view.ID, n.removedAt)})
+	case m.Type == MsgNeedView || m.View < n.view.ID:
+		n.sendViewsAfter(m.From, m.View)
+	}
+}
+
+// Retired reports whether a removed member has nothing left to do: every
+// member of the view that excluded it acknowledged the decision. The
+// caller may then drop it (it answers nothing more).
+func (n *Node) Retired() bool {
+	return n.status == StatusRemoved && n.vc.commit == nil
+}
+
+// notifyRemoved makes a new sequencer tell the members of the previous view
+// that the installed view excludes: the proposer that decided it resends
+// the Commit to them, but it may have crashed, and an idle removed member
+// sends nothing that would make anyone answer it. Members that already
+// know acknowledge at once.
+func (n *Node) notifyRemoved() {
+	vc := &n.vc
+	if vc.commit != nil && vc.commit.ID == n.view.ID || len(n.history) < 2 {
+		return // this member decided: it resends to them already
+	}
+	prev := &n.history[len(n.history)-2]
+	if prev.ID+1 != n.view.ID {
+		return
+	}
+	var targets []commitTarget
+	for _, m := range prev.Members {
+		if _, in := n.view.Lookup(m.ID); !in && m.ID != n.self {
+			targets = append(targets, commitTarget{id: m.ID})
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	c := n.view.Clone()
+	vc.commit, vc.commitTargets, vc.commitSends, vc.commitLast = &c, targets, 0, n.now
+}
+
+// resumeCommit makes a restarted member forward the decision of its
+// installed view to the members of the view before it and of its own: the
+// proposer that decided may have crashed before every one of them learned
+// it, and its resends died with it ("whoever learns the decision may
+// forward it"). Members that installed it acknowledge at once.
+func (n *Node) resumeCommit() {
+	if len(n.history) < 2 || n.history[len(n.history)-2].ID+1 != n.view.ID {
+		return
+	}
+	vc := &n.vc
+	c := n.view.Clone()
+	vc.commit, vc.commitSends = &c, 0
+	vc.commitTargets = vc.commitTargets[:0]
+	add := func(id MemberID) {
+		if id == n.self {
+			return
+		}
+		for _, t := range vc.commitTargets {
+			if t.id == id {
+				return
+			}
+		}
+		vc.commitTargets = append(vc.commitTargets, commitTarget{id: id})
+	}
+	for _, m := range n.history[len(n.history)-2].Members {
+		add(m.ID)
+	}
+	for _, m := range n.view.Members {
+		add(m.ID)
+	}
+	n.resendCommitNow()
+}
