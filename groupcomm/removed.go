@@ -17,12 +17,12 @@ func (n *Node) lingerWith(v *View) {
 		// Learned from the proposer, which resends itself: forward only if
 		// the members have not acknowledged after a while (the first
 		// resend comes after TickRTO).
-		c := v.Clone()
-		vc.commit, vc.commitSends, vc.commitLast = &c, 0, n.now
-		vc.commitTargets = vc.commitTargets[:0]
+		var ids []MemberID
 		for _, m := range v.Members {
-			vc.commitTargets = append(vc.commitTargets, commitTarget{id: m.ID})
+			ids = append(ids, m.ID)
 		}
+		n.commitDuty(v, ids)
+		vc.commitLast = n.now
 		return
 	}
 	// This member decided: only the new view's members still matter.
@@ -75,17 +75,17 @@ func (n *Node) notifyRemoved() {
 	if prev.ID+1 != n.view.ID {
 		return
 	}
-	var targets []commitTarget
+	var ids []MemberID
 	for _, m := range prev.Members {
 		if _, in := n.view.Lookup(m.ID); !in && m.ID != n.self {
-			targets = append(targets, commitTarget{id: m.ID})
+			ids = append(ids, m.ID)
 		}
 	}
-	if len(targets) == 0 {
+	if len(ids) == 0 && vc.commit == nil {
 		return
 	}
-	c := n.view.Clone()
-	vc.commit, vc.commitTargets, vc.commitSends, vc.commitLast = &c, targets, 0, n.now
+	n.commitDuty(&n.view, ids)
+	vc.commitLast = n.now
 }
 
 // resumeCommit makes a restarted member forward the decision of its
@@ -97,26 +97,13 @@ func (n *Node) resumeCommit() {
 	if len(n.history) < 2 || n.history[len(n.history)-2].ID+1 != n.view.ID {
 		return
 	}
-	vc := &n.vc
-	c := n.view.Clone()
-	vc.commit, vc.commitSends = &c, 0
-	vc.commitTargets = vc.commitTargets[:0]
-	add := func(id MemberID) {
-		if id == n.self {
-			return
-		}
-		for _, t := range vc.commitTargets {
-			if t.id == id {
-				return
-			}
-		}
-		vc.commitTargets = append(vc.commitTargets, commitTarget{id: id})
-	}
+	var ids []MemberID
 	for _, m := range n.history[len(n.history)-2].Members {
-		add(m.ID)
+		ids = append(ids, m.ID)
 	}
 	for _, m := range n.view.Members {
-		add(m.ID)
+		ids = append(ids, m.ID)
 	}
+	n.commitDuty(&n.view, ids)
 	n.resendCommitNow()
 }

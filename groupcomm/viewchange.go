@@ -1,6 +1,9 @@
 package groupcomm
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // vcState is a member's view-change state for instance w (its installed
 // view): election timers, and, while it proposes, the Paxos phases.
@@ -508,29 +511,42 @@ func (n *Node) decide(p *View) {
 	vc := &n.vc
 	vc.active = false
 	v := p.Clone()
-	vc.commit = &v
-	vc.commitTargets = vc.commitTargets[:0]
-	add := func(id MemberID) {
-		if id == n.self {
-			return
-		}
-		for _, t := range vc.commitTargets {
-			if t.id == id {
-				return
-			}
-		}
-		vc.commitTargets = append(vc.commitTargets, commitTarget{id: id})
-	}
+	var ids []MemberID
 	for _, m := range n.view.Members {
-		add(m.ID)
+		ids = append(ids, m.ID)
 	}
 	for _, m := range v.Members {
-		add(m.ID)
+		ids = append(ids, m.ID)
 	}
-	vc.commitSends = 0
+	n.commitDuty(&v, ids)
 	n.logf("decided", "view", v)
 	n.resendCommitNow()
 	n.tryInstall(&v, n.self)
+}
+
+// commitDuty makes this member resend the decided record v to ids until
+// each acknowledges (L2). Members still owed an older decision keep their
+// place: the newer record tells them as much (a member behind asks for
+// the views it missed; one that was removed learns it).
+func (n *Node) commitDuty(v *View, ids []MemberID) {
+	vc := &n.vc
+	var carry []MemberID
+	if vc.commit != nil && vc.commit.ID < v.ID {
+		for _, t := range vc.commitTargets {
+			if !t.acked {
+				carry = append(carry, t.id)
+			}
+		}
+	}
+	c := v.Clone()
+	vc.commit, vc.commitSends = &c, 0
+	vc.commitTargets = vc.commitTargets[:0]
+	for _, id := range append(ids, carry...) {
+		if id == n.self || slices.ContainsFunc(vc.commitTargets, func(t commitTarget) bool { return t.id == id }) {
+			continue
+		}
+		vc.commitTargets = append(vc.commitTargets, commitTarget{id: id})
+	}
 }
 
 // maxCommitResends bounds the Commit resends of one decision.

@@ -130,16 +130,22 @@ type GroupConfig struct {
 	// Bootstrap is the group's first view (its partition-map entry).
 	// Members of view 1 have incarnation 1.
 	Bootstrap *groupcomm.View
-	// Create says the group is being created now: a node with no state
-	// that is in Bootstrap starts the first view. Without it (or with
-	// state on disk) the node never bootstraps: a restarted memory member
-	// or a wiped disk is a new incarnation that joins (S4, S11).
+	// Create lets this node take part in creating the group: with no
+	// state for it and a place in Bootstrap, it asks the other members of
+	// the first view (and Contacts) whether the group exists, and starts
+	// the first view only if none holds state (create.go); otherwise it
+	// joins as a new incarnation. Creating is thus a one-time act that a
+	// restart cannot repeat (S4, S11): a restarted memory node or a wiped
+	// disk finds the group and joins, whatever its command line says.
+	// Without Create (or with state on disk) the node never bootstraps.
 	Create bool
 	// DropWhenRemoved stops the clone for good when its group removes it.
 	// By default the host joins again as a new incarnation (a learner that
 	// gets a snapshot): the partition map still places the clone here.
 	DropWhenRemoved bool
 	// Contacts are nodes to ask for admission when this node has no state
-	// for the group and is not in Bootstrap: it joins as a learner.
+	// for the group and is not in Bootstrap: it joins as a learner. With
+	// Create they are asked too whether the group exists (its clones may
+	// have moved off the first view's nodes).
 	Contacts []groupcomm.NodeID
 }

@@ -53,6 +53,8 @@ type Group struct {
 	reads          map[uint64]chan groupcomm.ReadState
 	outXfer        map[groupcomm.MemberID]*outTransfer
 	inXfer         *inTransfer
+	creating       *createState // set while this node creates the group (no clone yet)
+	created        *createRound // set once this node started the first view in a creation round
 	inBatch        bool
 	advancePending bool
 	idleTicks      uint64 // ticks skipped while quiescent

@@ -175,13 +175,18 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range suspected {
-		cl.Core().SetSuspected(n, true)
+	if cl == nil {
+		g.creating = &createState{absent: map[groupcomm.NodeID]bool{}, fresh: map[groupcomm.NodeID]bool{}}
+		g.viewRec.Store(groupcomm.View{})
+	} else {
+		for _, n := range suspected {
+			cl.Core().SetSuspected(n, true)
+		}
+		g.cl = cl
+		h.observeStart(g, how)
+		g.applied.Store(cl.Applied().Seq)
+		g.viewRec.Store(cl.Core().View())
 	}
-	g.cl = cl
-	h.observeStart(g, how)
-	g.applied.Store(cl.Applied().Seq)
-	g.viewRec.Store(cl.Core().View())
 	g.publish()
 	h.mu.Lock()
 	h.mu.groups[gc.Group] = g
@@ -230,6 +235,9 @@ func (h *Host) startClone(g *Group) (*clone.Clone, string, error) {
 	}
 	if v := gc.Bootstrap; v != nil && gc.Create {
 		if _, ok := v.LookupNode(h.cfg.Node); ok {
+			if len(g.createPeers()) > 0 {
+				return nil, "create", nil // ask the others first (create.go)
+			}
 			cc.Self.Incarnation = 1
 			h.observeAccepts(&cc, gc.Group)
 			cl, err := clone.Bootstrap(ccfg, cc, *v)

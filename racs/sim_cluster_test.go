@@ -3,6 +3,7 @@ package racs_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -88,6 +89,15 @@ type racsSim struct {
 	partitioned map[[2]groupcomm.NodeID]bool
 	suspects    map[[2]groupcomm.NodeID]bool
 	failures    []string // found outside the journals
+	logger      *slog.Logger
+}
+
+// simTraceWriter prefixes the hosts' protocol logs with the step.
+type simTraceWriter struct{ s *racsSim }
+
+func (w simTraceWriter) Write(p []byte) (int, error) {
+	fmt.Fprintf(w.s.trace, "%5d ", w.s.step)
+	return w.s.trace.Write(p)
 }
 
 type hostGroup struct {
@@ -126,8 +136,17 @@ func newRacsSim(seed uint64, p rsimParams, bug string, trace bool) *racsSim {
 	}
 	if trace {
 		s.trace = &strings.Builder{}
+		s.logger = slog.New(slog.NewTextHandler(simTraceWriter{s}, &slog.HandlerOptions{Level: slog.LevelDebug,
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
+					return slog.Attr{}
+				}
+				return a
+			}}))
 	}
-	s.net = memnet.New(memnet.Config{Seed: seed, DropRate: p.dropRate, DupRate: p.dupRate, MaxDelay: p.maxDelay})
+	// The network starts perfect: the groups are created first (creating a
+	// group is an admin act on a healthy cluster); the faults begin after.
+	s.net = memnet.New(memnet.Config{Seed: seed})
 	for i := 1; i <= p.hosts; i++ {
 		id := groupcomm.NodeID(i)
 		s.hosts[id] = &simHost{id: id, disk: replica.NewMemStore(), joined: map[replica.GroupID]bool{}}
@@ -195,6 +214,10 @@ func (s *racsSim) start(sh *simHost) {
 	cfg.Core.Knobs = &s.knobs
 	cfg.ChunkSize = 64
 	cfg.SnapshotEvery, cfg.LogTail = s.p.snapEvery, s.p.logTail
+	cfg.MaxLogLag = 1 << 20 // the log keeps what a lagging member lacks
+	if s.trace != nil {
+		cfg.Logger = s.logger
+	}
 	nh, err := racs.NewManualHost(cfg, racs.ManualOptions{
 		Incarnations: func() uint64 { s.nextInc++; return s.nextInc },
 		Seeds:        func() uint64 { return s.rng.Uint64() },
@@ -209,11 +232,11 @@ func (s *racsSim) start(sh *simHost) {
 		g := s.groups[gid]
 		sm := &simcheck.DigestMachine{}
 		s.sms[hostGroup{sh.id, gid}] = sm
+		// As the node binary does: Create for the first view's members
+		// (always: creating must be safe to ask again), and the nodes that
+		// run the group now as contacts (the partition map's clone set).
 		gc := racs.GroupConfig{Group: gid, Incarnation: 1, Durability: g.durability, StateMachine: sm,
-			Bootstrap: &g.boot, Create: !sh.joined[gid]}
-		if sh.joined[gid] {
-			gc.Contacts = s.contactsFor(g, sh.id)
-		}
+			Bootstrap: &g.boot, Create: !sh.joined[gid], Contacts: s.contactsFor(g, sh.id)}
 		if _, err := nh.AddGroup(gc); err != nil {
 			// A clone that cannot start from its own disk is a finding (a
 			// voter whose log lost entries, a corrupt store).

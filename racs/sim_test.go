@@ -86,6 +86,15 @@ func runRacsSim(t *testing.T, seed uint64, bug string, steps int, trace bool) rs
 		s := newRacsSim(seed, p, bug, trace)
 		defer s.net.Close()
 		s.tracef("seed %d params %+v", seed, p)
+		for i := 0; i < 500 && !s.allSettled(); i++ {
+			s.step++
+			s.updateSuspicions()
+			s.runHosts(true)
+		}
+		s.tracef("groups created; the faults begin")
+		s.net.SetDropRate(p.dropRate)
+		s.net.SetDupRate(p.dupRate)
+		s.net.SetDelay(0, p.maxDelay)
 		for i := 0; i < p.steps; i++ {
 			s.step++
 			s.chaos()
@@ -119,7 +128,7 @@ func (s *racsSim) chaos() {
 		}
 	}
 	if len(ups) > 0 && rng.Float64() < p.storageCrashP {
-		if sh := ups[rng.IntN(len(ups))]; s.safeToLose(sh) && sh.arm == crashNone {
+		if sh := ups[rng.IntN(len(ups))]; s.safeToLose(sh) && !s.runsMemory(sh) && sh.arm == crashNone {
 			sh.arm = crashAt(1 + rng.IntN(int(numCrashAt)-1))
 			s.tracef("arm host %d: crash at storage boundary %d", sh.id, sh.arm)
 		}
@@ -134,7 +143,7 @@ func (s *racsSim) chaos() {
 	}
 	if downs := s.downHosts(); len(downs) > 0 && rng.Float64() < p.restartP {
 		sh := downs[rng.IntN(len(downs))]
-		if rng.Float64() < p.wipeP {
+		if rng.Float64() < p.wipeP && s.safeToWipe(sh) {
 			sh.disk = replica.NewMemStore()
 			s.tracef("wipe the disk of host %d", sh.id)
 		}
@@ -204,30 +213,78 @@ func (s *racsSim) group(sh *simHost, gid replica.GroupID) *racs.Group {
 }
 
 // safeToLose reports whether killing sh leaves every Memory group it runs
-// with all its other clones healthy: memory groups keep acknowledged
-// updates only while a majority of a view lives, so the nemesis never
-// takes more.
+// able to go on: memory groups keep acknowledged updates only while a
+// majority of a view lives, so the nemesis never takes more. It kills only
+// while such a group is quiet (every live clone NORMAL in one view, no
+// transfer: a view change in flight may need this clone) and the other
+// live voters of that view form a quorum.
 func (s *racsSim) safeToLose(sh *simHost) bool {
 	for _, gid := range sh.groups {
-		if s.groups[gid].durability != racs.Memory {
-			continue
-		}
-		for _, id := range s.order {
-			o := s.hosts[id]
-			if o == sh || !slices.Contains(o.groups, gid) {
-				continue
-			}
-			g := s.group(o, gid)
-			if g == nil {
-				return false
-			}
-			in := g.Info()
-			if in.Status != groupcomm.StatusNormal || in.Restoring || in.Role != groupcomm.Voter || g.Transfers() {
-				return false
-			}
+		if s.groups[gid].durability == racs.Memory && !s.othersHoldQuorum(sh, gid) {
+			return false
 		}
 	}
 	return true
+}
+
+// othersHoldQuorum reports whether the clones of gid on hosts other than
+// sh are quiet and hold a quorum of their view.
+func (s *racsSim) othersHoldQuorum(sh *simHost, gid replica.GroupID) bool {
+	var v *groupcomm.View
+	up := map[groupcomm.MemberID]bool{}
+	for _, id := range s.order {
+		o := s.hosts[id]
+		if !slices.Contains(o.groups, gid) {
+			continue
+		}
+		g := s.group(o, gid)
+		if g == nil {
+			continue
+		}
+		in := g.Info()
+		gv := g.View()
+		if in.Status != groupcomm.StatusNormal || g.Transfers() || v != nil && gv.ID != v.ID {
+			return false
+		}
+		v = &gv
+		if o != sh && !in.Restoring && in.Role == groupcomm.Voter {
+			up[in.Self] = true
+		}
+	}
+	if v == nil {
+		return false
+	}
+	n := 0
+	for _, id := range v.Voters() {
+		if up[id] {
+			n++
+		}
+	}
+	return n >= v.Quorum()
+}
+
+// safeToWipe reports whether a down host's disk may be wiped: it loses
+// the state of every group it runs, so only if each of them is quiet and
+// holds a quorum without it (a wiped majority loses acknowledged updates,
+// as it would anywhere).
+func (s *racsSim) safeToWipe(sh *simHost) bool {
+	for _, gid := range sh.groups {
+		if !s.othersHoldQuorum(sh, gid) {
+			return false
+		}
+	}
+	return true
+}
+
+// runsMemory reports whether a host runs a Memory group (an armed storage
+// crash may fire when losing its clones is no longer safe).
+func (s *racsSim) runsMemory(sh *simHost) bool {
+	for _, gid := range sh.groups {
+		if s.groups[gid].durability == racs.Memory {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *racsSim) inTransfer(sh *simHost) bool {
@@ -400,7 +457,7 @@ func (s *racsSim) check(settled bool) rsimResult {
 	for _, gid := range s.gorder {
 		g := s.groups[gid]
 		r := &simcheck.Run{Bootstrap: g.boot, Order: s.order, Journals: g.journals, Payloads: g.payloads,
-			AckedPayloads: g.acked, Settled: settled && s.settled(gid), Describe: s.describe(gid)}
+			AckedPayloads: g.acked, Settled: s.settled(gid), Describe: s.describe(gid)}
 		for _, id := range s.order {
 			sh := s.hosts[id]
 			if grp := s.group(sh, gid); grp != nil && slices.Contains(sh.groups, gid) {

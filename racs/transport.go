@@ -14,6 +14,20 @@ type Packet struct {
 	Msg      *groupcomm.Message
 	Chunk    *Chunk
 	ChunkAck *ChunkAck
+	Probe    *Probe
+}
+
+// Probe asks whether a group exists on the receiving node, before the
+// sender creates it (its first view, GroupConfig.Create; see create.go).
+// Answer is set on the reply; Exists says the replying node holds state
+// for the group (or is joining it); Fresh, that it started the first view
+// in the creation round the asker took part in and nothing has happened in
+// the group since, so the asker may still start as a member of it.
+type Probe struct {
+	GroupIncarnation uint64
+	Answer           bool
+	Exists           bool
+	Fresh            bool
 }
 
 // SnapshotID names one snapshot: a transfer resumes only under the same id

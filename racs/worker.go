@@ -77,6 +77,10 @@ func (w *worker) drainEvents() {
 // over at once when something arrives.
 func (w *worker) tick() {
 	for _, g := range w.order {
+		if g.creating != nil && !g.stopped.Load() {
+			g.tickCreate()
+			continue
+		}
 		if g.cl == nil || g.stopped.Load() {
 			continue
 		}
@@ -107,11 +111,18 @@ func (w *worker) handle(ev any) {
 	case *Group:
 		w.groups[e.id] = e
 		w.order = append(w.order, e)
+		if e.creating != nil {
+			e.sendProbes()
+		}
 		w.markDirty(e)
 	case *request:
 		g := e.g
-		if g.stopped.Load() || g.cl == nil {
+		if g.stopped.Load() {
 			w.reply(e, g.stopError())
+			return
+		}
+		if g.cl == nil {
+			w.reply(e, fmt.Errorf("%w: group %d is being created", ErrNotApplied, g.id))
 			return
 		}
 		g.wake()
@@ -127,9 +138,17 @@ func (w *worker) handle(ev any) {
 		if g == nil || g.stopped.Load() {
 			return
 		}
+		if e.Probe != nil {
+			w.onProbe(g, e.From, e.Probe)
+			return
+		}
+		if g.cl == nil {
+			return // being created: the senders resend
+		}
 		g.wake()
 		switch {
 		case e.Msg != nil:
+			g.noteHeard(e.Msg.From)
 			if err := g.cl.Core().Step(*e.Msg); err != nil {
 				w.host.log.Debug("bad message", "group", g.id, "err", err)
 			}
@@ -425,6 +444,15 @@ func (g *Group) wake() {
 
 // publish refreshes what other goroutines read about the group.
 func (g *Group) publish() {
+	if g.cl == nil {
+		in := groupcomm.Info{Self: groupcomm.MemberID{Node: g.host.cfg.Node}, Status: groupcomm.StatusJoining, Restoring: true}
+		if g.creating != nil {
+			in.WaitingFor = g.createWaitingFor()
+		}
+		g.role.Store(in)
+		g.anyOK.Store(false)
+		return
+	}
 	core := g.cl.Core()
 	g.role.Store(core.Info())
 	g.anyOK.Store(core.CanServeAny())

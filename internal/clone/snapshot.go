@@ -42,12 +42,22 @@ func (c *Clone) restoreData(data []byte) error {
 }
 
 // InstallSnapshot takes a donor's snapshot at pos with the core's dedup
-// table at pos (a learner, G7): it
-// restores the state machine and the idempotency table from data and
-// returns the write that persists the snapshot (ok false for a memory
-// clone). The caller persists it, then calls Restored; nothing is
-// delivered meanwhile.
+// table at pos (a learner, G7): it checks that the core can take it
+// (groupcomm.Node.CheckRestore: a restoring learner, a position at or
+// after its cut), restores the state machine and the idempotency table
+// from data, and returns the write that persists the snapshot and
+// replaces the log at and below pos (ok false for a memory clone). The
+// caller persists it, then calls Restored; nothing is delivered
+// meanwhile. A snapshot the core cannot take changes nothing.
+//
+// The snapshot may be ahead of the entries the learner buffered (they
+// stopped, the donor went on): the log pieces below it are stale, and the
+// write deletes them, so that a restart finds the snapshot and then only
+// entries after it.
 func (c *Clone) InstallSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) (w replica.GroupWrite, ok bool, err error) {
+	if err := c.core.CheckRestore(pos); err != nil {
+		return replica.GroupWrite{}, false, err
+	}
 	if err := c.restoreData(data); err != nil {
 		return replica.GroupWrite{}, false, err
 	}
@@ -56,7 +66,11 @@ func (c *Clone) InstallSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) (w 
 	if !c.cfg.Durable {
 		return replica.GroupWrite{}, false, nil
 	}
-	return replica.GroupWrite{Group: c.cfg.Group, Snapshot: &replica.Snapshot{Pos: pos, Dedup: dedup, Data: data}}, true, nil
+	w = replica.GroupWrite{Group: c.cfg.Group, Snapshot: &replica.Snapshot{Pos: pos, Dedup: dedup, Data: data}}
+	if !c.knobs.RestartGapFreeStart {
+		w.CompactTo = pos.Seq
+	}
+	return w, true, nil
 }
 
 // Restored tells the core the snapshot InstallSnapshot took is durable

@@ -20,7 +20,7 @@ import (
 // hello (its layout is in conn.go); every later frame carries one
 // racs.Packet, laid out as:
 //
-//	byte     kind: 1 Msg, 2 Chunk, 3 ChunkAck
+//	byte     kind: 1 Msg, 2 Chunk, 3 ChunkAck, 4 Probe
 //	uvarint  Group, From, To
 //	kind 1:  the groupcomm encoding of *Msg (Message.MarshalAppend) to the
 //	         end of the frame
@@ -29,10 +29,12 @@ import (
 //	         uvarint len(Data), Data; uvarint len(Dedup), Dedup
 //	kind 3:  uvarint ID.Pos.View, ID.Pos.Seq, ID.Size, ID.Digest,
 //	         From.Node, From.Incarnation, Next; byte Done (0 or 1)
+//	kind 4:  uvarint GroupIncarnation; byte flags: bit 0 Answer, bit 1
+//	         Exists, bit 2 Fresh, other bits zero
 //
 // Integers are unsigned LEB128 varints. The encoding is canonical: the
 // decoder rejects unknown kinds, non-minimal varints, a Done byte other
-// than 0 or 1 and trailing bytes, so whatever decodes re-encodes to the
+// than 0 or 1, unknown probe flags and trailing bytes, so whatever decodes re-encodes to the
 // same bytes. Canonical form of a decoded packet: empty Chunk.Data and
 // Chunk.Dedup decode as nil (and groupcomm's own canonical form applies to
 // Msg).
@@ -42,6 +44,12 @@ const (
 	kindMsg      byte = 1
 	kindChunk    byte = 2
 	kindChunkAck byte = 3
+	kindProbe    byte = 4
+
+	probeAnswer   byte = 1 << 0
+	probeExists   byte = 1 << 1
+	probeFresh    byte = 1 << 2
+	probeFlagsAll      = probeAnswer | probeExists | probeFresh
 )
 
 // frameHeaderLen is the length of a frame's length prefix.
@@ -60,7 +68,7 @@ var (
 	ErrFrameTooLarge = errors.New("tcp: frame too large")
 	// ErrInvalidPacket: a packet to encode does not carry exactly one of
 	// Msg, Chunk and ChunkAck.
-	ErrInvalidPacket = errors.New("tcp: packet must carry exactly one of Msg, Chunk, ChunkAck")
+	ErrInvalidPacket = errors.New("tcp: packet must carry exactly one of Msg, Chunk, ChunkAck, Probe")
 )
 
 // packetKind returns the kind of p, or ErrInvalidPacket.
@@ -75,6 +83,9 @@ func packetKind(p *racs.Packet) (byte, error) {
 	}
 	if p.ChunkAck != nil {
 		kind, n = kindChunkAck, n+1
+	}
+	if p.Probe != nil {
+		kind, n = kindProbe, n+1
 	}
 	if n != 1 {
 		return 0, ErrInvalidPacket
@@ -112,6 +123,8 @@ func PacketSize(p *racs.Packet) (int, error) {
 	case kindChunkAck:
 		a := p.ChunkAck
 		n += snapshotIDSize(&a.ID) + memberIDSize(a.From) + uvarintSize(a.Next) + 1
+	case kindProbe:
+		n += uvarintSize(p.Probe.GroupIncarnation) + 1
 	}
 	return n, nil
 }
@@ -151,6 +164,19 @@ func AppendPacket(b []byte, p *racs.Packet) ([]byte, error) {
 			done = 1
 		}
 		b = append(b, done)
+	case kindProbe:
+		b = binary.AppendUvarint(b, p.Probe.GroupIncarnation)
+		var flags byte
+		if p.Probe.Answer {
+			flags |= probeAnswer
+		}
+		if p.Probe.Exists {
+			flags |= probeExists
+		}
+		if p.Probe.Fresh {
+			flags |= probeFresh
+		}
+		b = append(b, flags)
 	}
 	return b, nil
 }
@@ -193,7 +219,7 @@ func DecodePacket(b []byte, lim groupcomm.DecodeLimits) (racs.Packet, error) {
 	d := wireDecoder{b: b}
 	var p racs.Packet
 	kind := d.byte("kind")
-	if d.err == nil && (kind < kindMsg || kind > kindChunkAck) {
+	if d.err == nil && (kind < kindMsg || kind > kindProbe) {
 		d.fail("unknown packet kind %d", kind)
 	}
 	p.Group = replica.GroupID(d.uvarint("group"))
@@ -231,6 +257,17 @@ func DecodePacket(b []byte, lim groupcomm.DecodeLimits) (racs.Packet, error) {
 			d.fail("ack done byte %d is not 0 or 1", done)
 		}
 		p.ChunkAck = &a
+	case kindProbe:
+		var pr racs.Probe
+		pr.GroupIncarnation = d.uvarint("probe group incarnation")
+		switch flags := d.byte("probe flags"); {
+		case d.err != nil:
+		case flags&^probeFlagsAll != 0:
+			d.fail("unknown probe flags 0x%02x", flags)
+		default:
+			pr.Answer, pr.Exists, pr.Fresh = flags&probeAnswer != 0, flags&probeExists != 0, flags&probeFresh != 0
+		}
+		p.Probe = &pr
 	}
 	if d.err == nil && d.remaining() != 0 {
 		d.fail("%d trailing bytes", d.remaining())

@@ -63,6 +63,9 @@ func samplePackets() []racs.Packet {
 			From: groupcomm.MemberID{Node: 1, Incarnation: 77}, Next: 512 << 10,
 		}},
 		{From: 1, To: 2, Group: 7, ChunkAck: &racs.ChunkAck{Done: true, Next: math.MaxUint64}},
+		{From: 3, To: 1, Group: 9, Probe: &racs.Probe{GroupIncarnation: 1}},
+		{From: 1, To: 3, Group: 9, Probe: &racs.Probe{GroupIncarnation: math.MaxUint64, Answer: true, Exists: true, Fresh: true}},
+		{From: 1, To: 3, Group: 9, Probe: &racs.Probe{Answer: true}},
 	}
 }
 
@@ -143,7 +146,9 @@ func TestDecodeRejects(t *testing.T) {
 	cases := map[string][]byte{
 		"empty":               {},
 		"kind 0":              {0, 0, 1, 2},
-		"kind 4":              {4, 0, 1, 2},
+		"kind 5":              {5, 0, 1, 2},
+		"probe flags 8":       {kindProbe, 0, 1, 2, 1, 8},
+		"probe trailing":      {kindProbe, 0, 1, 2, 1, 0, 0},
 		"non-minimal group":   {kindChunkAck, 0x80, 0x00, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0},
 		"overflowing group":   append([]byte{kindMsg}, bytes.Repeat([]byte{0xff}, 11)...),
 		"ack done 2":          ack(2),
