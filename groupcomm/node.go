@@ -1,9 +1,11 @@
 package groupcomm
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 )
 
 // Status is a member's protocol status.
@@ -241,22 +243,45 @@ func (n *Node) waitingFor() []MemberID {
 // sequencer: acks from a quorum within TickStale). An idle group sends
 // nothing, so its clones go stale; the caller then confirms freshness with
 // ReadIndex and serves the read once applied reaches the index.
+//
+// Ticks measure time only as well as the caller delivers them: a process
+// that was paused (SIGSTOP, a long GC, starved) has not ticked, and would
+// count a contact from before the pause as recent. A caller that serves
+// reads from other goroutines therefore judges freshness at read time by
+// its own monotonic clock from the moment LastContact last changed (racs
+// does), and uses CanServeAny only as the core's half of the answer.
 func (n *Node) CanServeAny() bool {
 	if n.status != StatusNormal || n.restoring {
 		return false
 	}
-	if s := n.seq; s != nil {
-		// The sequencer itself must have heard from a quorum lately: a
-		// deposed, idle sequencer must not serve old state forever (A13).
-		heard := 1
-		for i := range s.peers {
-			if s.peers[i].voter && n.now-s.peers[i].lastAck < uint64(n.cfg.TickStale) {
-				heard++
-			}
-		}
-		return heard >= n.view.Quorum()
+	return n.now-n.LastContact() < uint64(n.cfg.TickStale)
+}
+
+// LastContact returns the tick of the latest contact that keeps "any"
+// reads fresh: the last frame from the sequencer, at a follower; at the
+// sequencer, the tick by which acks had come from a quorum of voters (the
+// quorum's oldest latest ack; now, for a group of one voter).
+func (n *Node) LastContact() uint64 {
+	s := n.seq
+	if s == nil {
+		return n.follower.lastHeard
 	}
-	return n.now-n.follower.lastHeard < uint64(n.cfg.TickStale)
+	var buf [16]uint64
+	acks := buf[:0]
+	for i := range s.peers {
+		if s.peers[i].voter {
+			acks = append(acks, s.peers[i].lastAck)
+		}
+	}
+	need := n.view.Quorum() - 1 // this member counts itself
+	if need <= 0 {
+		return n.now
+	}
+	if len(acks) < need {
+		return 0
+	}
+	slices.SortFunc(acks, func(a, b uint64) int { return cmp.Compare(b, a) })
+	return acks[need-1]
 }
 
 // Dedup returns the encoded dedup table at the delivered position.

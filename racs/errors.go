@@ -34,4 +34,8 @@ var (
 	ErrInvalidConfig = errors.New("racs: invalid config")
 	// ErrBadSnapshot: a snapshot failed verification.
 	ErrBadSnapshot = clone.ErrBadSnapshot
+	// ErrKeyReused: the update's idempotency key was used before with a
+	// different update; nothing was applied (422). A retry must send the
+	// same update under the same key.
+	ErrKeyReused = clone.ErrKeyReused
 )

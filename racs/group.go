@@ -54,10 +54,14 @@ type Group struct {
 	outXfer        map[groupcomm.MemberID]*outTransfer
 	inXfer         *inTransfer
 	creating       *createState // set while this node creates the group (no clone yet)
+	ghosts         []*ghost     // removed incarnations that still answer (ghost.go)
 	created        *createRound // set once this node started the first view in a creation round
 	inBatch        bool
 	advancePending bool
 	idleTicks      uint64 // ticks skipped while quiescent
+	lastContact    uint64 // the core's LastContact when last seen
+	contactSeen    bool
+	contactAt      int64 // Host.mono when lastContact moved
 
 	// smMu: Apply, Snapshot and Restore hold it for writing, Query for
 	// reading (replica.StateMachine's rule).
@@ -69,7 +73,7 @@ type Group struct {
 	stopped      atomic.Bool
 	stopErr      atomic.Value
 	readID       atomic.Uint64
-	anyOK        atomic.Bool
+	freshUntil   atomic.Int64 // "any" reads are fresh until then (Host.mono; freshness.go)
 	xferProgress atomic.Value
 	viewRec      atomic.Value // groupcomm.View
 }
@@ -141,25 +145,28 @@ func (g *Group) Query(ctx context.Context, q []byte, level Level, token Token) (
 	}
 	var target uint64
 	switch level {
-	case Any:
+	case Any, Session:
 		info := g.Info()
 		if info.Status != groupcomm.StatusNormal || info.Restoring {
 			return nil, Token{}, fmt.Errorf("%w: clone is %v", ErrStale, info.Status)
 		}
+		if level == Session {
+			if token.Incarnation != 0 && token.Incarnation != g.cfg.Incarnation {
+				return nil, Token{}, ErrBadToken
+			}
+			target = token.Seq
+		}
 		if !g.freshForAny() {
-			// An idle or cut-off clone confirms freshness with a quorum
-			// first (A13): the read becomes a strict one.
+			// A clone that has not heard its sequencer lately (idle, cut
+			// off, or just back from a pause) confirms freshness with a
+			// quorum first (A13): the read becomes a strict one. A session
+			// read is never weaker than an "any" read.
 			idx, err := g.readIndex(ctx)
 			if err != nil {
 				return nil, Token{}, err
 			}
-			target = idx
+			target = max(target, idx)
 		}
-	case Session:
-		if token.Incarnation != 0 && token.Incarnation != g.cfg.Incarnation {
-			return nil, Token{}, ErrBadToken
-		}
-		target = token.Seq
 	case Strict:
 		idx, err := g.readIndex(ctx)
 		if err != nil {
@@ -176,8 +183,6 @@ func (g *Group) Query(ctx context.Context, q []byte, level Level, token Token) (
 	g.smMu.RUnlock()
 	return res, tok, err
 }
-
-func (g *Group) freshForAny() bool { return g.anyOK.Load() }
 
 // readIndex runs a strict read round and returns the index to wait for.
 func (g *Group) readIndex(ctx context.Context) (uint64, error) {

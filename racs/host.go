@@ -32,6 +32,7 @@ type Host struct {
 	wg   sync.WaitGroup
 	stop chan struct{}
 
+	started time.Time // the monotonic clock's origin (freshness.go)
 	// manual: no goroutine runs; a test drives the workers (export_test.go).
 	manual   bool
 	failed   error // manual mode: the first Store.Write error (final)
@@ -56,7 +57,8 @@ func newHost(cfg Config, manual bool) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger, commitC: make(chan *commitReq, 1024), stop: make(chan struct{}), manual: manual}
+	h := &Host{cfg: cfg, log: cfg.Logger, commitC: make(chan *commitReq, 1024), stop: make(chan struct{}), manual: manual,
+		started: time.Now()}
 	h.mu.groups = map[replica.GroupID]*Group{}
 	h.mu.suspected = map[groupcomm.NodeID]bool{}
 	h.incs = wallIncarnation

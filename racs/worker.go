@@ -77,6 +77,10 @@ func (w *worker) drainEvents() {
 // over at once when something arrives.
 func (w *worker) tick() {
 	for _, g := range w.order {
+		if len(g.ghosts) > 0 {
+			g.tickGhosts()
+			w.markDirty(g)
+		}
 		if g.creating != nil && !g.stopped.Load() {
 			g.tickCreate()
 			continue
@@ -86,16 +90,13 @@ func (w *worker) tick() {
 		}
 		core := g.cl.Core()
 		if len(g.outXfer) == 0 && core.Quiescent() {
-			g.idleTicks++
-			if g.idleTicks == uint64(max(w.host.cfg.Core.TickStale, 1)) {
-				g.anyOK.Store(false) // "any" reads age with the skipped ticks
-			}
+			g.idleTicks++ // "any" freshness ages by the clock (freshness.go)
 			continue
 		}
 		g.wake()
 		core.Tick()
 		g.tickTransfers()
-		g.anyOK.Store(core.CanServeAny()) // freshness ages with ticks
+		g.refreshFreshness()
 		if core.HasReady() {
 			w.markDirty(g)
 		}
@@ -135,7 +136,18 @@ func (w *worker) handle(ev any) {
 		w.markDirty(g)
 	case Packet:
 		g := w.groups[e.Group]
-		if g == nil || g.stopped.Load() {
+		if g == nil {
+			return
+		}
+		if e.Msg != nil {
+			if gh := g.ghostFor(e.Msg); gh != nil {
+				gh.core.Step(*e.Msg)
+				gh.dirty = true
+				w.markDirty(g)
+				return
+			}
+		}
+		if g.stopped.Load() {
 			return
 		}
 		if e.Probe != nil {
@@ -222,6 +234,7 @@ func (w *worker) processReady() {
 		var writes []replica.GroupWrite
 		var early []Packet
 		for _, g := range w.dirty {
+			g.runGhosts()
 			if g.cl == nil || g.stopped.Load() || g.inBatch || !g.cl.Core().HasReady() {
 				continue
 			}
@@ -319,6 +332,10 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 			}
 			if c, ok := g.futures[a.ID]; ok {
 				delete(g.futures, a.ID)
+				if a.Err != nil {
+					c <- submitResult{err: a.Err}
+					return
+				}
 				c <- submitResult{res: Result{Data: a.Result, Token: Token{g.cfg.Incarnation, a.VS.Seq}, View: a.InView}}
 			}
 		})
@@ -358,6 +375,7 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 		}
 		g.cl.Advance(rd)
 		g.advancePending = false
+		g.keepGhost(g.cl.Core())
 		if g.cfg.DropWhenRemoved {
 			w.stopGroup(g, fmt.Errorf("%w: %v", ErrStopped, errRemoved))
 		} else {
@@ -450,10 +468,9 @@ func (g *Group) publish() {
 			in.WaitingFor = g.createWaitingFor()
 		}
 		g.role.Store(in)
-		g.anyOK.Store(false)
+		g.freshUntil.Store(0)
 		return
 	}
-	core := g.cl.Core()
-	g.role.Store(core.Info())
-	g.anyOK.Store(core.CanServeAny())
+	g.role.Store(g.cl.Core().Info())
+	g.refreshFreshness()
 }

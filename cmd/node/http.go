@@ -159,6 +159,8 @@ func writeRacsError(w http.ResponseWriter, err error) {
 		errors.Is(err, racs.ErrStale), errors.Is(err, racs.ErrStopped):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "not_applied", err.Error())
+	case errors.Is(err, racs.ErrKeyReused):
+		writeError(w, http.StatusUnprocessableEntity, "idempotency_key_reused", err.Error())
 	case errors.Is(err, racs.ErrBadToken):
 		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
 	case errors.Is(err, racs.ErrUnknownGroup):

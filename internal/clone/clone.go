@@ -51,6 +51,9 @@ var (
 	ErrBadSnapshot = errors.New("clone: snapshot failed verification")
 	// ErrBadEnvelope: an update envelope could not be decoded.
 	ErrBadEnvelope = errors.New("clone: bad update envelope")
+	// ErrKeyReused: an idempotency key came with a different update than
+	// the one applied under it; the update was not applied (G6).
+	ErrKeyReused = errors.New("clone: idempotency key reused with a different update")
 )
 
 func newClone(cfg Config, cc groupcomm.Config) (*Clone, error) {

@@ -1,6 +1,9 @@
 package clone
 
 import (
+	"fmt"
+	"hash/crc64"
+
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
@@ -25,12 +28,17 @@ type Applied struct {
 	// Result is the state machine's answer (the first answer, for a retry
 	// with an idempotency key already applied); nil for a duplicate.
 	Result []byte
+	// Err is set when the update was refused identically at every clone:
+	// ErrKeyReused (its idempotency key was used before with a different
+	// update; nothing was applied) or ErrBadEnvelope.
+	Err error
 }
 
 // Apply applies rd's deliveries in order, once rd was persisted (Write)
 // and its messages sent: each through the idempotency table and the state
 // machine, skipping duplicates and malformed envelopes identically at
-// every clone. fn, if not nil, sees each delivery after it was applied.
+// every clone. fn, if not nil, sees each delivery after it was applied (the
+// Delivery is rd's: copy what must outlive Advance).
 //
 // A durable clone snapshots its state every SnapshotEvery updates, between
 // two Applies; Apply then returns the write that persists the snapshot and
@@ -43,14 +51,14 @@ func (c *Clone) Apply(rd *groupcomm.Ready, fn func(Applied)) *replica.GroupWrite
 	}
 	for i := range rd.Deliveries {
 		d := &rd.Deliveries[i]
-		var res []byte
+		a := Applied{Delivery: d}
 		if !d.Duplicate {
-			res = c.applyEntry(d)
+			a.Result, a.Err = c.applyEntry(d)
 		}
 		c.applied = d.VS
 		c.sinceSnap++
 		if fn != nil {
-			fn(Applied{Delivery: d, Result: res})
+			fn(a)
 		}
 	}
 	if c.cfg.Durable && c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery {
@@ -59,23 +67,35 @@ func (c *Clone) Apply(rd *groupcomm.Ready, fn func(Applied)) *replica.GroupWrite
 	return nil
 }
 
-// applyEntry applies one delivered update, honouring its idempotency key.
-func (c *Clone) applyEntry(d *groupcomm.Delivery) []byte {
+// applyEntry applies one delivered update, honouring its idempotency key:
+// a retry with the key returns the first result; the key with a different
+// update is refused (and changes nothing).
+func (c *Clone) applyEntry(d *groupcomm.Delivery) ([]byte, error) {
 	key, update, err := DecodeEnvelope(d.Payload)
 	if err != nil {
-		return nil // every clone skips the same malformed entry
+		return nil, err // every clone skips the same malformed entry
 	}
+	var digest uint64
 	if key != "" {
-		if res, ok := c.idem.lookup(key); ok {
-			return res
+		digest = updateDigest(update)
+		if res, found, reused := c.idem.lookup(key, digest); reused {
+			return nil, fmt.Errorf("%w: key %q", ErrKeyReused, key)
+		} else if found {
+			return res, nil
 		}
 	}
 	res := c.cfg.StateMachine.Apply(update)
 	if key != "" {
-		c.idem.record(key, res, d.VS.Seq)
+		c.idem.record(key, res, d.VS.Seq, digest)
 	}
-	return res
+	return res, nil
 }
+
+var digestTable = crc64.MakeTable(crc64.ECMA)
+
+// updateDigest names an update under an idempotency key; never zero (zero
+// means "unknown" in the table).
+func updateDigest(u []byte) uint64 { return crc64.Checksum(u, digestTable) | 1 }
 
 // snapshotWrite encodes the state at the applied position and returns the
 // write that persists it and compacts the log below it, keeping LogTail
