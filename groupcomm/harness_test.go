@@ -393,6 +393,9 @@ func (c *cluster) journalDelivery(m *member, a clone.Applied) {
 
 // send puts a message on the simulated network (or drops it).
 func (c *cluster) send(msg Message, pr *readyPrinter) {
+	if m := c.members[msg.From.Node]; msg.Type == MsgAck && m != nil && m.id == msg.From {
+		m.journal = append(m.journal, simcheck.Event{Kind: simcheck.Ack, Member: m.id, Pos: msg.VS, Step: c.step})
+	}
 	to, from := msg.To.Node, msg.From.Node
 	if c.cutoff[[2]NodeID{from, to}] {
 		pr.add(true, "send: %v (lost: partition)", msg)
@@ -630,7 +633,7 @@ func (c *cluster) restart(id NodeID) {
 	m.setClone(cl)
 	in := m.n.Info()
 	m.journal = append(m.journal, simcheck.Event{Kind: simcheck.Restart, Member: m.id, Step: c.step, Pos: cl.Applied(),
-		Digest: m.sm.Digest(), View: m.n.View(), Restoring: in.Restoring})
+		Held: in.Held, Digest: m.sm.Digest(), View: m.n.View(), Restoring: in.Restoring})
 	c.tracef("restart %d", id)
 }
 

@@ -20,6 +20,7 @@ var (
 	simRange = flag.String("sim.range", "", "run every seed of the range A-B and list all failures")
 	simBug   = flag.String("sim.bug", "", "plant this bug in TestSim (one of groupcomm.PlantedBugs)")
 	simSteps = flag.Int("sim.steps", 300, "chaos steps per run")
+	simStock = flag.Bool("sim.stock", false, "only the original nemeses (replays the seeds reported before the harness ran the clone)")
 )
 
 // simParams are the knobs of one randomized run, drawn from its seed.
@@ -55,8 +56,14 @@ type simParams struct {
 	steps     int
 }
 
-func drawParams(rng *rand.Rand, steps int) simParams {
-	return simParams{
+// drawParams draws a run's knobs from its seed. The knobs of the original
+// simulation come first, in their original order, from the run's main
+// generator; the newer nemeses (crashes in the middle of a Ready, the
+// snapshot policy, a memory member) from a second one, so that a seed
+// replays the chaos it always did and stock=true replays it exactly (the
+// seeds of the issue tracker).
+func drawParams(rng *rand.Rand, seed uint64, steps int, stock bool) simParams {
+	p := simParams{
 		nodes:          3 + rng.IntN(5),
 		dropRate:       []float64{0, 0.01, 0.05, 0.1}[rng.IntN(4)],
 		dupRate:        []float64{0, 0.02, 0.1}[rng.IntN(3)],
@@ -70,18 +77,22 @@ func drawParams(rng *rand.Rand, steps int) simParams {
 		mcastP:         0.6,
 		readP:          0.1,
 		crashAcceptorP: []float64{0, 0, 0.1, 0.3}[rng.IntN(4)],
-		midReadyCrashP: []float64{0, 0, 0.002, 0.01}[rng.IntN(4)],
-		snapEvery:      []uint64{1, 3, 10, 40}[rng.IntN(4)],
-		logTail:        []uint64{0, 2, 16, 1 << 20}[rng.IntN(4)],
 		lazyTicks:      rng.IntN(2) == 0,
 		steps:          steps,
+		snapEvery:      1,
+		logTail:        1 << 20,
 	}
-}
-
-func drawMemoryNode(rng *rand.Rand, p *simParams) {
-	if rng.IntN(3) == 0 {
-		p.memoryNode = NodeID(1 + rng.IntN(p.nodes))
+	if stock {
+		return p
 	}
+	x := rand.New(rand.NewPCG(seed, 100))
+	p.midReadyCrashP = []float64{0, 0, 0.002, 0.01}[x.IntN(4)]
+	p.snapEvery = []uint64{1, 3, 10, 40}[x.IntN(4)]
+	p.logTail = []uint64{0, 2, 16, 1 << 20}[x.IntN(4)]
+	if x.IntN(3) == 0 {
+		p.memoryNode = NodeID(1 + x.IntN(p.nodes))
+	}
+	return p
 }
 
 // simResult is the outcome of one run.
@@ -92,9 +103,12 @@ type simResult struct {
 
 // runSim runs one seeded simulation and checks P1–P14.
 func runSim(seed uint64, bug string, steps int, trace bool) simResult {
+	return runSimMode(seed, bug, steps, trace, *simStock)
+}
+
+func runSimMode(seed uint64, bug string, steps int, trace, stock bool) simResult {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	p := drawParams(rng, steps)
-	drawMemoryNode(rng, &p)
+	p := drawParams(rng, seed, steps, stock)
 	var knobs TestingKnobs
 	if !knobs.PlantBug(bug) {
 		panic("unknown planted bug " + bug)

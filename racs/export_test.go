@@ -10,18 +10,19 @@ import (
 
 // Observer sees what a host's clones do (see observer).
 type Observer interface {
-	Started(g replica.GroupID, how string, self groupcomm.MemberID, applied groupcomm.Viewstamp, v groupcomm.View, restoring bool)
+	Started(g replica.GroupID, how string, self groupcomm.MemberID, applied, held groupcomm.Viewstamp, v groupcomm.View, restoring bool)
 	Delivered(g replica.GroupID, self groupcomm.MemberID, a clone.Applied)
 	Installed(g replica.GroupID, self groupcomm.MemberID, v groupcomm.View, restoring bool)
 	Restored(g replica.GroupID, self groupcomm.MemberID, pos groupcomm.Viewstamp)
 	Removed(g replica.GroupID, self groupcomm.MemberID)
 	Accepted(g replica.GroupID, self groupcomm.MemberID, b groupcomm.Ballot, v groupcomm.View)
+	Acked(g replica.GroupID, self groupcomm.MemberID, vs groupcomm.Viewstamp)
 }
 
 type observerAdapter struct{ o Observer }
 
-func (a observerAdapter) started(g replica.GroupID, how string, self groupcomm.MemberID, applied groupcomm.Viewstamp, v groupcomm.View, restoring bool) {
-	a.o.Started(g, how, self, applied, v, restoring)
+func (a observerAdapter) started(g replica.GroupID, how string, self groupcomm.MemberID, applied, held groupcomm.Viewstamp, v groupcomm.View, restoring bool) {
+	a.o.Started(g, how, self, applied, held, v, restoring)
 }
 func (a observerAdapter) delivered(g replica.GroupID, self groupcomm.MemberID, ap clone.Applied) {
 	a.o.Delivered(g, self, ap)
@@ -35,6 +36,9 @@ func (a observerAdapter) restored(g replica.GroupID, self groupcomm.MemberID, po
 func (a observerAdapter) removed(g replica.GroupID, self groupcomm.MemberID) { a.o.Removed(g, self) }
 func (a observerAdapter) accepted(g replica.GroupID, self groupcomm.MemberID, b groupcomm.Ballot, v groupcomm.View) {
 	a.o.Accepted(g, self, b, v)
+}
+func (a observerAdapter) acked(g replica.GroupID, self groupcomm.MemberID, vs groupcomm.Viewstamp) {
+	a.o.Acked(g, self, vs)
 }
 
 // ManualOptions make a host deterministic for a simulation.

@@ -12,12 +12,14 @@ import (
 type observer interface {
 	// started: a clone began: restart (from the store), bootstrap (the
 	// first view) or join (a new incarnation).
-	started(g replica.GroupID, how string, self groupcomm.MemberID, applied groupcomm.Viewstamp, v groupcomm.View, restoring bool)
+	started(g replica.GroupID, how string, self groupcomm.MemberID, applied, held groupcomm.Viewstamp, v groupcomm.View, restoring bool)
 	delivered(g replica.GroupID, self groupcomm.MemberID, a clone.Applied)
 	installed(g replica.GroupID, self groupcomm.MemberID, v groupcomm.View, restoring bool)
 	restored(g replica.GroupID, self groupcomm.MemberID, pos groupcomm.Viewstamp)
 	removed(g replica.GroupID, self groupcomm.MemberID)
 	accepted(g replica.GroupID, self groupcomm.MemberID, b groupcomm.Ballot, v groupcomm.View)
+	// acked: the clone acknowledged holding every entry up to vs.
+	acked(g replica.GroupID, self groupcomm.MemberID, vs groupcomm.Viewstamp)
 }
 
 // observeAccepts makes the core report its acceptances to the observer.
@@ -40,5 +42,6 @@ func (h *Host) observeStart(g *Group, how string) {
 		return
 	}
 	core := g.cl.Core()
-	h.obs.started(g.id, how, core.Info().Self, g.cl.Applied(), core.View(), core.Info().Restoring)
+	in := core.Info()
+	h.obs.started(g.id, how, in.Self, g.cl.Applied(), in.Held, core.View(), in.Restoring)
 }

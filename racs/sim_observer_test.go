@@ -23,10 +23,10 @@ func (o *simObserver) digest(g replica.GroupID) uint64 {
 	return o.s.sms[hostGroup{o.node, g}].Digest()
 }
 
-func (o *simObserver) Started(g replica.GroupID, how string, self groupcomm.MemberID, applied groupcomm.Viewstamp, v groupcomm.View, restoring bool) {
+func (o *simObserver) Started(g replica.GroupID, how string, self groupcomm.MemberID, applied, held groupcomm.Viewstamp, v groupcomm.View, restoring bool) {
 	switch how {
 	case "restart":
-		o.add(g, simcheck.Event{Kind: simcheck.Restart, Member: self, Pos: applied, Digest: o.digest(g), View: v, Restoring: restoring})
+		o.add(g, simcheck.Event{Kind: simcheck.Restart, Member: self, Pos: applied, Held: held, Digest: o.digest(g), View: v, Restoring: restoring})
 	case "join":
 		o.add(g, simcheck.Event{Kind: simcheck.NewIncarnation, Member: self})
 	case "bootstrap":
@@ -62,4 +62,8 @@ func (o *simObserver) Removed(g replica.GroupID, self groupcomm.MemberID) {
 
 func (o *simObserver) Accepted(g replica.GroupID, self groupcomm.MemberID, b groupcomm.Ballot, v groupcomm.View) {
 	o.add(g, simcheck.Event{Kind: simcheck.Accept, Member: self, Ballot: b, View: v})
+}
+
+func (o *simObserver) Acked(g replica.GroupID, self groupcomm.MemberID, vs groupcomm.Viewstamp) {
+	o.add(g, simcheck.Event{Kind: simcheck.Ack, Member: self, Pos: vs})
 }

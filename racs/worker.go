@@ -278,6 +278,9 @@ func (w *worker) processReady() {
 			for i := range rd.Messages {
 				if m := &rd.Messages[i]; m.Type != groupcomm.MsgOrder {
 					late = append(late, Packet{From: h.cfg.Node, To: m.To.Node, Group: g.id, Msg: m})
+					if h.obs != nil && m.Type == groupcomm.MsgAck {
+						h.obs.acked(g.id, m.From, m.VS)
+					}
 				}
 			}
 		}

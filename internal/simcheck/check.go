@@ -78,9 +78,10 @@ type memberState struct {
 	restoring bool                 // no state yet
 	replaying bool                 // restarted, no view installed since: deliveries replay the log
 	seen      map[groupcomm.EntryID]bool
+	acked     groupcomm.Viewstamp // the highest entry it acknowledged that no cut has cut off
 }
 
-// checkJournals walks every journal: P2–P7, P10, S6, G7. It returns the
+// checkJournals walks every journal: P2–P7, P10, S6, G7, D1. It returns the
 // entry delivered at each seq (P5/P9's reference).
 func checkJournals(r *Run, views map[uint64]groupcomm.View, fail func(string, ...any), res *Result) map[uint64]groupcomm.Entry {
 	canon := map[uint64]groupcomm.Entry{}
@@ -118,6 +119,9 @@ func checkJournals(r *Run, views map[uint64]groupcomm.View, fail func(string, ..
 					st.restoring = true
 				}
 				st.installed, st.replaying = ev.View.ID, false
+				if ev.View.Cut.Less(st.acked) {
+					st.acked = ev.View.Cut // what was above the cut is truncated
+				}
 				if st.last == nil && !st.restoring {
 					cut := ev.View.Cut
 					st.last = &cut
@@ -129,7 +133,18 @@ func checkJournals(r *Run, views map[uint64]groupcomm.View, fail func(string, ..
 				if d, ok := digestAt[p.Seq]; ok && d != ev.Digest {
 					fail("P10: %v restored digest %x at %v; members applied %x there", ev.Member, ev.Digest, p, d)
 				}
+			case Ack:
+				if st.acked.Less(ev.Pos) {
+					st.acked = ev.Pos
+				}
 			case Restart:
+				// D1: a durable member comes back holding everything it
+				// acknowledged (it persisted before it acked). A learner
+				// that comes back without state drops what it buffered:
+				// its acks only bounded the others' log retention.
+				if _, in := ev.View.Lookup(ev.Member); in && !ev.Restoring && ev.Held.Less(st.acked) {
+					fail("D1: %v restarted holding %v, below %v it had acknowledged", ev.Member, ev.Held, st.acked)
+				}
 				p := ev.Pos
 				st.last, st.restoring, st.replaying = &p, ev.Restoring, true
 				st.installed = ev.View.ID

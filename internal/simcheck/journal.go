@@ -20,13 +20,17 @@ const (
 	// Restore: the member restored a donor's snapshot at Pos with Digest.
 	Restore
 	// Restart: the member restarted from its store, installed View,
-	// applied up to Pos with Digest; Restoring: it came back without state.
+	// applied up to Pos with Digest, holding its log up to Held;
+	// Restoring: it came back without state.
 	Restart
 	// NewIncarnation: the node started a new incarnation, Member, that
 	// joins.
 	NewIncarnation
 	// Removed: the member learned it is no longer in the group.
 	Removed
+	// Ack: the member acknowledged holding (persisted) every entry up to
+	// Pos to its sequencer.
+	Ack
 )
 
 func (k Kind) String() string {
@@ -47,6 +51,8 @@ func (k Kind) String() string {
 		return "newinc"
 	case Removed:
 		return "removed"
+	case Ack:
+		return "ack"
 	}
 	return "?"
 }
@@ -62,6 +68,7 @@ type Event struct {
 	Dup       bool
 	Ballot    groupcomm.Ballot
 	Pos       groupcomm.Viewstamp
+	Held      groupcomm.Viewstamp
 	Digest    uint64
 	ReadMin   uint64
 	Restoring bool
