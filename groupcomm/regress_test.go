@@ -1,0 +1,226 @@
+package groupcomm_test
+
+import (
+	"fmt"
+	"testing"
+
+	. "github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/simcheck"
+)
+
+// Regressions for the findings of the review of the durable restart path
+// (the issue "Durable restart can lose acknowledged updates"). Each fails
+// on the code before its fix: the seeded ones with the planted bug that
+// brings back that code path, the scripted ones by construction (each
+// comment says what the old code did).
+
+// settle runs steps until the cluster settled (or fails).
+func settle(t *testing.T, c *cluster, max int) {
+	t.Helper()
+	for i := 0; i < max; i++ {
+		c.runStep(true)
+		if c.settled() && c.allPendingDone() {
+			return
+		}
+	}
+	t.Fatalf("not settled after %d steps: %s", max, c.describe())
+}
+
+func mcastN(t *testing.T, c *cluster, id NodeID, n int, prefix string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if _, err := c.multicast(id, fmt.Sprintf("%s%d", prefix, i)); err != nil {
+			t.Fatal(err)
+		}
+		c.runStep(true)
+	}
+}
+
+// The seeds on which a planted bug that restores the old code path breaks
+// the properties, and which pass with the fix.
+func TestFindingSeeds(t *testing.T) {
+	for _, tc := range []struct {
+		finding, bug string
+		seeds        []uint64
+	}{
+		// Finding 1: a learner's snapshot arrives ahead of the entries it
+		// buffered; promoted, it acks later entries; restarted, the old
+		// code kept the gap-free start of its log and dropped them (D1).
+		{"restart keeps the entries contiguous from the applied position", "restart-gap-free-start", []uint64{627, 840}},
+		// Finding 2: a restarted learner with state came back restoring and
+		// was promoted on a LearnerReady from before (G7).
+		{"a restarted learner is not promoted without its state", "promote-stale-ready", []uint64{51, 142}},
+	} {
+		t.Run(tc.bug, func(t *testing.T) {
+			for _, seed := range tc.seeds {
+				if res := runSimMode(seed, "", *simSteps, false, false); len(res.Violations) > 0 {
+					t.Errorf("%s: seed %d fails with the fix: %v", tc.finding, seed, res.Violations[0])
+				}
+				if res := runSimMode(seed, tc.bug, *simSteps, false, false); len(res.Violations) == 0 {
+					t.Errorf("%s: seed %d no longer exercises the old code path (planted %s passes)", tc.finding, seed, tc.bug)
+				}
+			}
+		})
+	}
+}
+
+// Finding 3: a restarted member replays its stable log as deliveries of
+// the views that ordered them; the old code reported its installed view
+// (Delivery.InView), so replays broke P4.
+func TestReplayDeliversInOrderingView(t *testing.T) {
+	c := newCluster(3, 3, TestingKnobs{})
+	c.snapEvery = 1 << 30 // no snapshot: a restart replays the whole log
+	for _, id := range c.order {
+		if err := c.bootstrapMember(c.members[id], c.boot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mcastN(t, c, 1, 5, "a")
+	settle(t, c, 200)
+	// A view change (re-admit a member): later entries are of view 2.
+	if err := c.members[1].n.Propose(Change{Kind: Readmit, Member: c.members[3].id}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, c, 200)
+	mcastN(t, c, 1, 5, "b")
+	settle(t, c, 200)
+	if v := c.members[2].n.View().ID; v < 2 {
+		t.Fatalf("no view change happened (view %d)", v)
+	}
+	c.crash(2)
+	c.restart(2)
+	m := c.members[2]
+	from := len(m.journal)
+	c.handleReady(m, nil, noCrash)
+	older := 0
+	for _, ev := range m.journal[from:] {
+		if ev.Kind != simcheck.Deliver {
+			continue
+		}
+		if ev.InView != ev.Entry.VS.View {
+			t.Errorf("replayed %v reports view %d", ev.Entry.VS, ev.InView)
+		}
+		if ev.Entry.VS.View < m.n.View().ID {
+			older++
+		}
+	}
+	if older == 0 {
+		t.Fatal("the restart replayed no entry of an older view")
+	}
+	settle(t, c, 400)
+	if res := simcheck.Check(c.simRun(true, nil)); len(res.Violations) > 0 {
+		t.Fatal(res.Violations)
+	}
+}
+
+// Finding 4: a message addressed to an older incarnation of a member is
+// answered with the view records after the sender's view; the old code
+// dropped it silently, and a removed member whose proposer crashed waited
+// forever.
+func TestStaleIncarnationIsAnswered(t *testing.T) {
+	v := View{Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, ID: 4, Members: []Member{
+		{ID: MemberID{Node: 1, Incarnation: 1}, Role: Voter},
+		{ID: MemberID{Node: 2, Incarnation: 5}, Role: Voter},
+	}}
+	cfg := testConfig(2)
+	cfg.Self.Incarnation = 5
+	n, err := Bootstrap(cfg, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Advance(n.Ready())
+	// Member 3.1, stuck in view 2, asks node 2's old incarnation 2.1 to
+	// re-admit it.
+	err = n.Step(Message{Type: MsgRejoin, Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, View: 2,
+		From: MemberID{Node: 3, Incarnation: 1}, To: MemberID{Node: 2, Incarnation: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range n.Ready().Messages {
+		if m.Type == MsgCommit && m.To.Node == 3 && m.Proposal != nil && m.Proposal.ID > 2 {
+			return
+		}
+	}
+	t.Fatal("no view record sent to the member behind")
+}
+
+// Finding 5: a restarted member keeps its recent view records, so that it
+// can walk a member behind it forward one view at a time; the old code
+// kept only the installed record, and a member stuck in an old view and
+// its RECOVERING peers waited on each other forever.
+func TestViewRecordsSurviveRestart(t *testing.T) {
+	c := newCluster(4, 3, TestingKnobs{})
+	for i := 0; i < 2; i++ {
+		if err := c.members[1].n.Propose(Change{Kind: Readmit, Member: c.members[3].id}); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, c, 200)
+	}
+	if v := c.members[1].n.View().ID; v != 3 {
+		t.Fatalf("view %d, want 3", v)
+	}
+	c.crash(1)
+	c.restart(1)
+	n := c.members[1].n
+	c.handleReady(c.members[1], nil, noCrash)
+	err := n.Step(Message{Type: MsgNeedView, Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, View: 1,
+		From: c.members[2].id, To: c.members[1].id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range n.Ready().Messages {
+		if m.Type == MsgCommit && m.To == c.members[2].id && m.Proposal != nil {
+			if m.Proposal.ID != 2 {
+				t.Fatalf("answered view 1 with the record of view %d, want 2", m.Proposal.ID)
+			}
+			return
+		}
+	}
+	t.Fatal("no record sent")
+}
+
+// Finding 6: in a 2-voter view the leaver decides its removal and is gone
+// before the other voter learns the Commit; that voter restarts
+// RECOVERING with the proposal accepted but not known decided, and only
+// the leaver knows. The leaver now lingers (answering with the decision)
+// until the new view's members acknowledge it; the old code stopped it at
+// once and the voter waited for a quorum of 2 forever.
+func TestLeaverLingersUntilAcknowledged(t *testing.T) {
+	c := newCluster(5, 2, TestingKnobs{})
+	c.autoSuspect = false
+	mcastN(t, c, 1, 3, "x")
+	settle(t, c, 200)
+	leaver, other := c.members[1], c.members[2]
+	c.leaving[1] = true
+	leaver.n.Leave()
+	// Run until the other voter accepted the leaver's removal, then lose
+	// everything the leaver sends it.
+	for i := 0; i < 200 && other.n.Status() != StatusFrozen; i++ {
+		c.runStep(true)
+	}
+	if other.n.Status() != StatusFrozen {
+		t.Fatalf("the other voter never accepted: %s", c.describe())
+	}
+	c.cutoff[[2]NodeID{1, 2}] = true
+	for i := 0; i < 50 && !leaver.removed; i++ {
+		c.runStep(true)
+	}
+	if !leaver.removed || other.n.View().ID != 1 {
+		t.Fatalf("want the leaver removed and the other voter still in view 1: %s", c.describe())
+	}
+	c.crash(2)
+	c.restart(2)
+	delete(c.cutoff, [2]NodeID{1, 2})
+	for i := 0; i < 500 && !(other.n.Status() == StatusNormal && other.n.View().ID >= 2); i++ {
+		c.runStep(true)
+	}
+	if other.n.Status() != StatusNormal || other.n.View().ID < 2 {
+		t.Fatalf("the remaining voter never learned the decision: %s", c.describe())
+	}
+	for i := 0; i < 200 && !leaver.n.Retired(); i++ {
+		c.runStep(true)
+	}
+	if !leaver.n.Retired() {
+		t.Fatal("the leaver never retired")
+	}
+}
