@@ -121,6 +121,30 @@
 // view record or entries that were discarded) is removed and joins again
 // as a learner (L9).
 //
+// What Restart keeps of the persisted log: the entries contiguous from the
+// applied position (the run right after it, and the run that ends at the
+// applied entry itself); a gap means the pieces before it are stale (a
+// snapshot arrived ahead of the entries a learner had buffered). A voter
+// holds every entry up to its view's cut (it could not have installed the
+// view otherwise): if its log does not reach the cut, Restart fails with
+// ErrLogGap rather than come back without entries it may have
+// acknowledged. A learner is restoring after a restart only if it lacks
+// that state (it never restored a snapshot); one that restored comes back
+// with it. The caller hands back the view records it persisted
+// (RestartState.History, from Ready.NewView), so that the member still
+// answers a member behind it with the records it missed; and the member
+// forwards the decision of its installed view to the members of the view
+// before it (the proposer's resends may have died with it).
+//
+// A member removed from the group (or that left) lingers: it answers every
+// message of its old view with the records and resends the Commit until
+// each member of the new view acknowledged it; then it is Retired and the
+// caller may drop it. A new sequencer tells the members the new view
+// excluded, and a decision still owed to members carries over to the next
+// decision, so that an idle removed member learns it was removed. A
+// message addressed to an older incarnation of a member is answered with
+// the records after the sender's view.
+//
 // # Reads (G5)
 //
 // CanServeAny says whether an "any" read may be served (heard from the
@@ -140,15 +164,31 @@
 //     reuses an EntryID.
 //   - Entries fetched from another member are taken only from a member
 //     that holds the viewstamp asked for: such a log holds the one chain
-//     leading to it.
+//     leading to it. A fetch refused (compacted) by one member is asked of
+//     the view's other voters; a member gives up (and joins again as a
+//     learner) only when a quorum of them refused.
 //   - A member too far behind to catch up from the log leaves and joins
 //     again as a learner instead of taking a snapshot as a voter.
+//   - A learner's readiness (LearnerReady) holds for the view it was sent
+//     in; a ready learner says so again after each install. A member
+//     promoted while restoring (which the rules above prevent) never
+//     serves or delivers: it stays restoring and asks to be removed.
+//   - Commit resends stop after maxCommitResends (a member gone for good
+//     must not keep an idle group busy); the decision is still answered to
+//     whoever asks.
 //
 // # Testing
 //
-// harness_test.go drives Nodes over a simulated network; interaction
-// scenarios live in testdata/*.txt (datadriven); sim_test.go runs seeded
-// randomized runs and checks properties P1–P14 of DESIGN §3 from each
-// member's journal; planted bugs (Config.bugs) show the checker fails
-// when a rule is switched off.
+// The scenarios and the randomized simulation live in package
+// groupcomm_test (export_test.go gives them a few internals): each member
+// is an internal/clone.Clone — the persist → apply → snapshot → restart
+// path racs runs — over a replica.MemStore, which passes BoltStore's
+// conformance suite; the harness keeps no disk semantics of its own.
+// Interaction scenarios live in testdata/*.txt (datadriven); sim_test.go
+// runs seeded randomized runs (crashes also in the middle of a Ready, at
+// each storage boundary; frequent snapshots so that restarts replay the
+// log) and internal/simcheck checks P1–P14 of DESIGN §3 from each member's
+// journal, with G7 (no voter or delivery without state) and D1 (a
+// restarted member holds everything it acknowledged). TestingKnobs plant
+// known bugs to show the checker fails when a rule is switched off.
 package groupcomm

@@ -51,9 +51,33 @@
 //     and only then tells its core, which delivers exactly the entries
 //     after p.
 //   - Disk groups persist a snapshot every Config.SnapshotEvery updates
-//     and truncate their log below it (keeping LogTail entries). A
+//     and truncate their log below it, keeping LogTail entries and what a
+//     member of the view has not acknowledged yet (up to MaxLogLag). A
 //     restarted node restores the snapshot, replays the stable log and
-//     comes back RECOVERING until a view change re-admits it (S7).
+//     comes back RECOVERING until a view change re-admits it (S7). The
+//     persist → apply → snapshot → truncate → restart path is
+//     internal/clone's, the very code the simulations run.
+//   - An idempotency key reused with a different update is refused at
+//     every clone (ErrKeyReused); the table keeps a digest of the update.
+//   - "Any" reads are judged fresh at read time, on the host's monotonic
+//     clock, from the moment the clone last heard its sequencer (a paused
+//     or starved process serves nothing stale when it wakes); a session
+//     read is never weaker than an "any" read (freshness.go).
+//   - Creating a group is a one-time act: a node asked to create one that
+//     holds no state first asks the other members of the first view
+//     (create.go), so a restarted memory node or a wiped disk joins the
+//     group as a new incarnation instead of starting view 1 again.
+//   - A removed clone lingers as a ghost, answering with the decision,
+//     until the new view's members acknowledged it (ghost.go).
+//
+// # Testing
+//
+// A host can also be driven without its goroutines (export_test.go), one
+// step at a time, so that the racs simulation (sim_test.go: many groups on
+// 3–7 hosts over memnet in a testing/synctest bubble, crashes at storage
+// boundaries through replica.FaultyStore, wiped disks, partitions, cut
+// links, joins) replays a seed exactly. Its journals go to
+// internal/simcheck, which checks P1–P14, D1 and G7 for every group.
 //
 // # The caller's duties
 //
