@@ -56,7 +56,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.Groups, "groups", c.Groups, "number of kv groups to host (QS_GROUPS)")
 	members := fs.String("members", "", "comma-separated node ids of every group's first view (QS_MEMBERS)")
 	dur := fs.String("durability", "disk", "disk or memory (QS_DURABILITY)")
-	fs.BoolVar(&c.Create, "create", false, "create the groups: start their first view on an empty disk (QS_CREATE)")
+	fs.BoolVar(&c.Create, "create", false, "take part in creating the groups: with no state for a group, start its first view once every other member is creating it too, else join it (safe to repeat on every start) (QS_CREATE)")
 	fs.StringVar(&c.GossipKey, "gossip-key", "", "hex 16/24/32-byte key encrypting gossip (QS_GOSSIP_KEY)")
 	fs.DurationVar(&c.Tick, "tick", c.Tick, "protocol tick (QS_TICK)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn, error (QS_LOG_LEVEL)")

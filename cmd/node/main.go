@@ -10,6 +10,11 @@
 //	qs-node -id 2 -members 1,2,3 -create -transport 127.0.0.1:7102 \
 //	        -gossip 127.0.0.1:7202 -http 127.0.0.1:7302 -data /tmp/n2 -seeds 127.0.0.1:7201
 //
+// -create is safe to pass on every start: a node with state for a group
+// restarts it; one without (a first start, a memory node after a restart,
+// a wiped disk) asks the other members and starts the group's first view
+// only if none of them holds it yet, and joins it otherwise.
+//
 // Every flag has a QS_* environment twin (QS_ID, QS_MEMBERS, ...).
 package main
 
