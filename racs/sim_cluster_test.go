@@ -48,6 +48,7 @@ type simHost struct {
 	disk   *replica.MemStore // survives crashes; replaced by a wipe
 	up     bool
 	dead   bool // a write crashed the host: the sim kills it after this step
+	paused bool // not run (SIGSTOP): packets queue for it
 	arm    crashAt
 	groups []replica.GroupID // the groups this host runs (bootstrap or joined)
 	joined map[replica.GroupID]bool
@@ -306,7 +307,7 @@ func (s *racsSim) runHosts(tick bool) {
 	for round := 0; round < 3; round++ {
 		for _, id := range s.order {
 			sh := s.hosts[id]
-			if !sh.up {
+			if !sh.up || sh.paused {
 				continue
 			}
 			if tick && round == 0 {

@@ -588,3 +588,22 @@ func TestSim(t *testing.T) {
 		t.Errorf("%d of %d seeds failed: %s", len(failed), hi-lo+1, strings.Join(s, " "))
 	}
 }
+
+// TestSimCatchesPlantedBugs shows the racs simulation can fail: the two
+// planted bugs that bring back the restart path the review found unsafe
+// (a restart that keeps the gap-free start of the log; a promotion on a
+// stale LearnerReady) must each be caught within the seed budget.
+func TestSimCatchesPlantedBugs(t *testing.T) {
+	budget := uint64(max(*simSeeds, 1000))
+	for _, bug := range []string{"restart-gap-free-start", "promote-stale-ready"} {
+		t.Run(bug, func(t *testing.T) {
+			for lo := uint64(1); lo <= budget; lo += 100 {
+				if failed := runRacsSeeds(t, lo, min(lo+99, budget), bug, *simSteps, true); len(failed) > 0 {
+					t.Logf("caught at seed %d", failed[0])
+					return
+				}
+			}
+			t.Fatalf("planted bug %s not caught in %d seeds", bug, budget)
+		})
+	}
+}
