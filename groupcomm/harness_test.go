@@ -127,13 +127,7 @@ func testConfig(node NodeID) Config {
 // enableTrace makes every member log its protocol events into c.trace.
 func (c *cluster) enableTrace() {
 	c.trace = &strings.Builder{}
-	c.logger = slog.New(slog.NewTextHandler(traceWriter{c}, &slog.HandlerOptions{Level: slog.LevelDebug,
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
-				return slog.Attr{}
-			}
-			return a
-		}}))
+	c.logger = simcheck.TraceLogger(traceWriter{c})
 	for _, m := range c.members {
 		if m.n != nil {
 			SetLogger(m.n, c.logger)

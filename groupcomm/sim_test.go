@@ -273,24 +273,6 @@ func (c *cluster) allPendingDone() bool {
 	return true
 }
 
-// parseRange parses "A-B".
-func parseRange(s string) (lo, hi uint64, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		return 0, 0, fmt.Errorf("range %q: want A-B", s)
-	}
-	if lo, err = strconv.ParseUint(a, 10, 64); err != nil {
-		return 0, 0, err
-	}
-	if hi, err = strconv.ParseUint(b, 10, 64); err != nil {
-		return 0, 0, err
-	}
-	if hi < lo {
-		return 0, 0, fmt.Errorf("range %q is empty", s)
-	}
-	return lo, hi, nil
-}
-
 // runSeeds runs the seeds lo..hi on every core and returns the failing
 // seeds (with their first violation), in order, and the totals. With
 // stopAtFirst it stops handing out seeds after a failure.
@@ -369,7 +351,7 @@ func TestSim(t *testing.T) {
 	rangeMode := *simRange != ""
 	if rangeMode {
 		var err error
-		if lo, hi, err = parseRange(*simRange); err != nil {
+		if lo, hi, err = simcheck.ParseRange(*simRange); err != nil {
 			t.Fatal(err)
 		}
 	}

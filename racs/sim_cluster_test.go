@@ -137,13 +137,7 @@ func newRacsSim(seed uint64, p rsimParams, bug string, trace bool) *racsSim {
 	}
 	if trace {
 		s.trace = &strings.Builder{}
-		s.logger = slog.New(slog.NewTextHandler(simTraceWriter{s}, &slog.HandlerOptions{Level: slog.LevelDebug,
-			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-				if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
-					return slog.Attr{}
-				}
-				return a
-			}}))
+		s.logger = simcheck.TraceLogger(simTraceWriter{s})
 	}
 	// The network starts perfect: the groups are created first (creating a
 	// group is an admin act on a healthy cluster); the faults begin after.

@@ -498,23 +498,6 @@ func (s *racsSim) describe(gid replica.GroupID) string {
 	return b.String()
 }
 
-func parseSeedRange(s string) (lo, hi uint64, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		return 0, 0, fmt.Errorf("range %q: want A-B", s)
-	}
-	if lo, err = strconv.ParseUint(a, 10, 64); err != nil {
-		return 0, 0, err
-	}
-	if hi, err = strconv.ParseUint(b, 10, 64); err != nil {
-		return 0, 0, err
-	}
-	if hi < lo {
-		return 0, 0, fmt.Errorf("range %q is empty", s)
-	}
-	return lo, hi, nil
-}
-
 func racsReplay(seed uint64, bug string) string {
 	return fmt.Sprintf("go test ./racs -run 'TestSim$' -sim.seed=%d -sim.bug=%q -v", seed, bug)
 }
@@ -576,7 +559,7 @@ func TestSim(t *testing.T) {
 	}
 	if *simRange != "" {
 		var err error
-		if lo, hi, err = parseSeedRange(*simRange); err != nil {
+		if lo, hi, err = simcheck.ParseRange(*simRange); err != nil {
 			t.Fatal(err)
 		}
 	}
