@@ -1,9 +1,6 @@
 package groupcomm
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // vcState is a member's view-change state for instance w (its installed
 // view): election timers, and, while it proposes, the Paxos phases.
@@ -522,84 +519,4 @@ func (n *Node) decide(p *View) {
 	n.logf("decided", "view", v)
 	n.resendCommitNow()
 	n.tryInstall(&v, n.self)
-}
-
-// commitDuty makes this member resend the decided record v to ids until
-// each acknowledges (L2). Members still owed an older decision keep their
-// place: the newer record tells them as much (a member behind asks for
-// the views it missed; one that was removed learns it).
-func (n *Node) commitDuty(v *View, ids []MemberID) {
-	vc := &n.vc
-	var carry []MemberID
-	if vc.commit != nil && vc.commit.ID < v.ID {
-		for _, t := range vc.commitTargets {
-			if !t.acked {
-				carry = append(carry, t.id)
-			}
-		}
-	}
-	c := v.Clone()
-	vc.commit, vc.commitSends = &c, 0
-	vc.commitTargets = vc.commitTargets[:0]
-	for _, id := range append(ids, carry...) {
-		if id == n.self || slices.ContainsFunc(vc.commitTargets, func(t commitTarget) bool { return t.id == id }) {
-			continue
-		}
-		vc.commitTargets = append(vc.commitTargets, commitTarget{id: id})
-	}
-}
-
-// maxCommitResends bounds the Commit resends of one decision.
-const maxCommitResends = 100
-
-func (n *Node) resendCommit() {
-	vc := &n.vc
-	if vc.commit == nil {
-		return
-	}
-	// Resend every TickRTO at first, then slowly, until every member of w
-	// and w+1 acknowledged (L2): a member cut off for long (a deposed
-	// sequencer) still learns the view when it can be reached again. After
-	// maxCommitResends the resends stop (a member gone for good must not
-	// keep an idle group busy); the record still answers whoever asks.
-	if vc.commitSends >= maxCommitResends {
-		return
-	}
-	every := uint64(n.cfg.TickRTO)
-	if vc.commitSends >= 30 {
-		every *= 16
-	}
-	if n.now-vc.commitLast < every {
-		return
-	}
-	n.resendCommitNow()
-}
-
-func (n *Node) resendCommitNow() {
-	vc := &n.vc
-	vc.commitLast = n.now
-	vc.commitSends++
-	pending := false
-	for _, t := range vc.commitTargets {
-		if !t.acked {
-			pending = true
-			v := vc.commit.Clone()
-			n.send(Message{Type: MsgCommit, To: t.id, Proposal: &v})
-		}
-	}
-	if !pending {
-		vc.commit = nil
-	}
-}
-
-func (n *Node) onCommitAck(m *Message) {
-	vc := &n.vc
-	if vc.commit == nil || m.Installed < vc.commit.ID {
-		return
-	}
-	for i := range vc.commitTargets {
-		if vc.commitTargets[i].id == m.From {
-			vc.commitTargets[i].acked = true
-		}
-	}
 }
