@@ -1,14 +1,13 @@
 package racs_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/racs"
@@ -61,90 +60,99 @@ func TestCrashBetweenPersistAndAckLosesNothing(t *testing.T) {
 		{"sequencer-after-persist", 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTCluster(t, 3, racs.Disk)
-			// Replace the victim's store by one that crashes at its 15th write.
-			c.kill(tc.node)
-			victim := &crashStore{at: 15, after: tc.after}
-			c.wrap = func(id groupcomm.NodeID, s replica.Store) replica.Store {
-				if id == tc.node {
-					victim.Store = s
-					return victim
-				}
-				return s
-			}
-			c.start(tc.node, nil)
-			c.wrap = nil
-
-			var mu sync.Mutex
-			acked := map[string]bool{}
-			var wg sync.WaitGroup
-			for id := groupcomm.NodeID(1); id <= 3; id++ {
-				if id == tc.node {
-					continue
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					// At least 40 updates each, and on until the victim crashed:
-					// under load its writes batch more, so it may need more.
-					for i := 0; i < 40 || !victim.dead.Load() && i < 5000; i++ {
-						u := fmt.Sprintf("n%d-%d", id, i)
-						if _, err := c.submit(id, u, ""); err == nil {
-							mu.Lock()
-							acked[u] = true
-							mu.Unlock()
-						}
-					}
-				}()
-			}
-			// The victim stops at its crash point; detect it, then restart it
-			// from its bbolt file while the others go on.
-			deadline := time.Now().Add(10 * time.Second)
-			for c.group(tc.node).Info().Status != groupcomm.StatusRemoved && !stopped(c.group(tc.node)) {
-				if time.Now().After(deadline) {
-					t.Fatal("victim never reached its crash point")
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-			c.kill(tc.node)
-			for id := groupcomm.NodeID(1); id <= 3; id++ {
-				if id != tc.node {
-					c.hosts[id].SetSuspected(tc.node, true)
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-			c.start(tc.node, nil)
-			for id := groupcomm.NodeID(1); id <= 3; id++ {
-				if id != tc.node {
-					c.hosts[id].SetSuspected(tc.node, false)
-				}
-			}
-			wg.Wait()
-			list := c.waitConverged()
-			have := map[string]int{}
-			for _, u := range strings.Split(list, ",") {
-				have[u]++
-			}
-			for u := range acked {
-				if have[u] == 0 {
-					t.Errorf("acknowledged update %s lost", u)
-				}
-			}
-			for u, n := range have {
-				if n > 1 {
-					t.Errorf("update %s applied %d times", u, n)
-				}
-			}
-			if len(acked) == 0 {
-				t.Fatal("nothing was acknowledged")
-			}
+			synctest.Test(t, func(t *testing.T) {
+				testCrashBetweenPersistAndAck(t, tc.node, tc.after)
+			})
 		})
 	}
 }
 
-func stopped(g *racs.Group) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	_, _, err := g.Query(ctx, []byte("len"), racs.Session, racs.Token{})
-	return errors.Is(err, racs.ErrStopped)
+func testCrashBetweenPersistAndAck(t *testing.T, node groupcomm.NodeID, after bool) {
+	// newTCluster returns once the group was created (durably) everywhere:
+	// the victim restarts from its store.
+	c := newTCluster(t, 3, racs.Disk)
+	// Replace the victim's store by one that crashes at its 15th write.
+	c.kill(node)
+	victim := &crashStore{at: 15, after: after}
+	c.wrap = func(id groupcomm.NodeID, s replica.Store) replica.Store {
+		if id == node {
+			victim.Store = s
+			return victim
+		}
+		return s
+	}
+	if st := c.start(node, nil).Info().Status; st != groupcomm.StatusRecovering {
+		t.Fatalf("victim came back %v, want RECOVERING from its store", st)
+	}
+	c.wrap = nil
+	others := []groupcomm.NodeID{}
+	for id := groupcomm.NodeID(1); id <= 3; id++ {
+		if id != node {
+			others = append(others, id)
+		}
+	}
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var running atomic.Int32
+	var wg sync.WaitGroup
+	for _, id := range others {
+		wg.Add(1)
+		running.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.notify()
+			defer running.Add(-1)
+			// At least 40 updates each, and on until the victim crashed:
+			// its writes may batch more, so it may need more.
+			for i := 0; i < 40 || !victim.dead.Load() && i < 5000; i++ {
+				u := fmt.Sprintf("n%d-%d", id, i)
+				if _, err := c.submit(id, u, ""); err == nil {
+					mu.Lock()
+					acked[u] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// The victim stops at its crash point; then restart it from its bbolt
+	// file once the others went on without it.
+	c.waitUntil("victim reached its crash point", func() bool {
+		return victim.dead.Load() && c.group(node).Stopped()
+	})
+	c.kill(node)
+	for _, id := range others {
+		c.suspect(id, node, true)
+	}
+	applied := func() uint64 {
+		return min(c.group(others[0]).Applied().Seq, c.group(others[1]).Applied().Seq)
+	}
+	from := applied()
+	c.waitUntil("the others applied more updates without the victim", func() bool {
+		return applied() >= from+5 || running.Load() == 0
+	})
+	c.start(node, nil)
+	for _, id := range others {
+		c.suspect(id, node, false)
+	}
+	wg.Wait()
+	list := c.waitConverged()
+	have := map[string]int{}
+	for _, u := range strings.Split(list, ",") {
+		have[u]++
+	}
+	for u := range acked {
+		if have[u] == 0 {
+			t.Errorf("acknowledged update %s lost", u)
+		}
+	}
+	for u, n := range have {
+		if n > 1 {
+			t.Errorf("update %s applied %d times", u, n)
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatal("nothing was acknowledged")
+	}
+	t.Logf("%d updates acknowledged, %d applied", len(acked), len(have))
 }
