@@ -160,7 +160,7 @@ func (n *Node) buildProposal(fast bool) *View {
 		if m.Role != Voter || removed(m.ID) {
 			continue
 		}
-		if !fast && !n.vc.promisedBy(m.ID) && n.suspected[m.ID.Node] {
+		if !fast && !n.vc.promisedBy(m.ID) && (n.suspected[m.ID.Node] || n.replaced[m.ID]) {
 			continue
 		}
 		if !fast && !n.vc.promisedBy(m.ID) && m.ID == w.Sequencer() && n.sequencerSuspected() {
@@ -240,7 +240,7 @@ func (n *Node) startFastPath() {
 	if sameMembers(p, &n.view) && !n.hasKind(Readmit) {
 		return // nothing can change yet (a Promote waits for LearnerReady)
 	}
-	n.logf("fast path", "proposal", p)
+	n.logf("fast path", "proposal", p, "changes", fmt.Sprint(n.changes))
 	vc := &n.vc
 	vc.active, vc.ballot, vc.proposal, vc.promises = true, b, p, vc.promises[:0]
 	n.hs.Promised = b

@@ -195,7 +195,7 @@ func (n *Node) sequencerSuspected() bool {
 		return n.status == StatusFrozen && n.now-n.vc.frozenSince >= uint64(n.cfg.TickVC) ||
 			n.status == StatusRecovering
 	}
-	if n.suspected[sq.Node] || n.status == StatusRecovering {
+	if n.suspected[sq.Node] || n.replaced[sq] || n.status == StatusRecovering {
 		return true
 	}
 	if n.status == StatusFrozen && n.now-n.vc.frozenSince >= uint64(n.cfg.TickVC) {
@@ -280,16 +280,22 @@ func (n *Node) onEntries(m *Message) {
 	if m.Reject {
 		// The entries are gone from the responder's log. Ask the other
 		// voters (the one that answered may be a learner that restored a
-		// snapshot, or a member that compacted more). Only when every
-		// voter refused is this member too far behind to catch up from the
-		// log (L9): it stops, with the outcome of its pending submissions
-		// unknown; its host joins again as a learner and gets a snapshot
-		// (onJoin removes the old incarnation).
+		// snapshot, or a member that compacted more). When a quorum of
+		// them refused, or one that is past the view this member waits to
+		// install (the group went on without it, and compacted), this
+		// member is too far behind to catch up from the log (L9): it stops,
+		// with the outcome of its pending submissions unknown; its host
+		// joins again as a learner and gets a snapshot (onJoin removes the
+		// old incarnation).
 		ft := n.follower.fetch
 		if !slices.Contains(ft.refused, m.From) {
 			ft.refused = append(ft.refused, m.From)
 		}
-		if next, ok := n.nextFetchSource(ft); ok {
+		pc := n.follower.pendingCommit
+		// A voter of the view this member waits to install that is past it
+		// (and compacted) shows the group went on without this member.
+		movedOn := pc != nil && m.View > pc.ID && pc.IsVoter(m.From)
+		if next, ok := n.nextFetchSource(ft); ok && !movedOn {
 			n.sendFetch(next, ft.lo, ft.hi)
 			return
 		}

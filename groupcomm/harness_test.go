@@ -37,6 +37,9 @@ type member struct {
 	cfg     Config
 	removed bool
 	idle    uint64 // ticks skipped while quiescent (lazyTicks)
+	// ghosts are removed incarnations that still answer with the decision
+	// until they retire, as racs keeps them (racs/ghost.go).
+	ghosts []*Node
 }
 
 // wake hands the node the ticks it skipped while quiescent.
@@ -442,11 +445,45 @@ func (c *cluster) deliverDue() {
 		if c.cutoff[[2]NodeID{e.m.From.Node, e.m.To.Node}] {
 			continue
 		}
+		if gh := m.ghostFor(e.m.To); gh != nil {
+			gh.Step(e.m)
+			continue
+		}
 		m.wake()
 		if err := m.n.Step(e.m); err != nil {
 			panic(err)
 		}
 	}
+}
+
+func (m *member) ghostFor(to MemberID) *Node {
+	for _, gh := range m.ghosts {
+		if gh.Info().Self == to {
+			return gh
+		}
+	}
+	return nil
+}
+
+// runGhosts ticks the ghosts, sends what they say and drops the retired.
+func (c *cluster) runGhosts(m *member, tick bool) {
+	keep := m.ghosts[:0]
+	for _, gh := range m.ghosts {
+		if tick {
+			gh.Tick()
+		}
+		for gh.HasReady() {
+			rd := gh.Ready()
+			for _, msg := range rd.Messages {
+				c.send(msg, nil)
+			}
+			gh.Advance(rd)
+		}
+		if !gh.Retired() {
+			keep = append(keep, gh)
+		}
+	}
+	m.ghosts = keep
 }
 
 // restoreSnapshot installs a donor's snapshot at its learner through the
@@ -512,6 +549,9 @@ func (c *cluster) runStep(tick bool) {
 	}
 	for _, id := range c.order {
 		m := c.members[id]
+		if m.up {
+			c.runGhosts(m, tick)
+		}
 		for i := 0; i < 4 && c.handleReady(m, nil, noCrash); i++ {
 		}
 		if m.up && m.removed && c.autoRejoin && !c.leaving[id] {
@@ -541,14 +581,17 @@ func (c *cluster) updateSuspicions() {
 }
 
 // mayLose reports whether the simulation may crash m: a memory member
-// loses its state, so only while, in every view some member is in (or will
+// (or a durable one with nothing on its disk yet) loses its state, so only
+// while, in every view some member is in (or will
 // come back in, from its disk), the durable voters form a quorum without
 // it. Memory state survives only while a majority of the view lives; the
 // nemesis never takes more.
 func (c *cluster) mayLose(m *member) bool {
-	if !m.memory || m.n == nil {
-		return true
+	if m.n == nil || !m.memory && m.hasState() {
+		return true // a durable member comes back with its state
 	}
+	// A memory member, or a durable one that has persisted nothing yet
+	// (its first Ready): crashing loses its state.
 	// Only while the group is quiet: a view change in flight may need this
 	// member's acceptance (a proposal it accepted exists only in memory).
 	for _, id := range c.order {
@@ -558,20 +601,36 @@ func (c *cluster) mayLose(m *member) bool {
 		}
 	}
 	views := []View{m.n.View()}
+	low := m.n.View().ID
 	for _, id := range c.order {
 		o := c.members[id]
 		switch {
 		case o.up && o.n != nil:
 			views = append(views, o.n.View())
+			low = min(low, o.n.View().ID)
 		case !o.memory:
 			if st, err := o.disk.Load(harnessGroup); err == nil && st.HardState != nil {
 				views = append(views, st.HardState.Installed)
+				low = min(low, st.HardState.Installed.ID)
+			}
+		}
+	}
+	// And every proposal accepted for a view not installed by all yet: one
+	// whose new voters lost their state could never be decided, and Paxos
+	// makes every later proposer adopt it.
+	for _, id := range c.order {
+		for _, ev := range c.members[id].journal {
+			if ev.Kind == simcheck.Accept && ev.View.ID > low {
+				views = append(views, ev.View)
 			}
 		}
 	}
 	for _, v := range views {
 		if !v.IsVoter(m.id) {
 			continue
+		}
+		if len(v.Voters()) < 4 {
+			return false // a view change could shrink it to two voters around the lost one
 		}
 		durable := 0
 		for _, id := range v.Voters() {
@@ -595,6 +654,7 @@ func (m *member) hasState() bool {
 func (c *cluster) crash(id NodeID) {
 	m := c.members[id]
 	m.up = false
+	m.ghosts = nil // they die with the process
 	m.setClone(nil)
 	m.idle = 0
 	c.tracef("crash %d", id)
@@ -641,6 +701,9 @@ func (c *cluster) rejoinFresh(m *member) {
 		if id != m.id.Node {
 			contacts = append(contacts, id)
 		}
+	}
+	if m.n != nil && m.removed && !m.n.Retired() {
+		m.ghosts = append(m.ghosts, m.n)
 	}
 	m.cfg, m.disk, m.sm = cfg, replica.NewMemStore(), &simcheck.DigestMachine{}
 	cl, err := clone.Join(c.cloneConfig(m), cfg, contacts)

@@ -211,6 +211,11 @@ func (n *Node) installRecord(v View) {
 	}
 	n.seq = nil
 	n.failReads(ErrNoQuorum)
+	for id := range n.replaced {
+		if _, in := v.Lookup(id); !in {
+			delete(n.replaced, id)
+		}
+	}
 	f := &n.follower
 	f.lastHeard, f.lastFrame, f.early, f.fetch, f.probing = n.now, 0, nil, nil, false
 	f.pendingCommit, f.pendingAccept = nil, nil

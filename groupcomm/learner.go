@@ -32,11 +32,21 @@ func (n *Node) sendRejoin() {
 // onJoin queues AddLearner for a new member (and the removal of an older
 // incarnation on the same node).
 func (n *Node) onJoin(m *Message) {
+	if old, ok := n.view.LookupNode(m.From.Node); ok && old.ID.Incarnation < m.From.Incarnation {
+		// A newer incarnation of that node exists: the old one is gone for
+		// good (its state with it), whatever the failure detector says of
+		// the node. A sequencer that was replaced is suspected (L3), and a
+		// proposal leaves the replaced member out.
+		n.replaced[old.ID] = true
+	}
 	if n.status != StatusNormal {
 		return
 	}
 	if _, in := n.view.Lookup(m.From); in {
-		n.sendViewsAfter(m.From, 0) // it missed its Commit
+		// It missed its Commit: a joiner installs the latest view that
+		// lists it (it has no earlier view to walk from).
+		c := n.view.Clone()
+		n.send(Message{Type: MsgCommit, To: m.From, Proposal: &c})
 		return
 	}
 	if old, ok := n.view.LookupNode(m.From.Node); ok && old.ID.Incarnation < m.From.Incarnation {

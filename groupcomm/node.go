@@ -77,6 +77,9 @@ type Node struct {
 
 	leaving   bool
 	removedAt uint64 // the view that excluded this member
+	// replaced are members of the installed view whose node runs a newer
+	// incarnation (it asked to join): gone for good.
+	replaced  map[MemberID]bool
 	suspected map[NodeID]bool
 	changes   []pendingChange
 	// readyLearners are the learners that said they restored (LearnerReady);
@@ -105,6 +108,7 @@ type outbox struct {
 
 	readyHeld   Viewstamp // held when Ready was built: persisted at Advance
 	readyStable Viewstamp
+	readyView   uint64 // the installed view the Ready's HardState carries (0: none)
 }
 
 func newNode(cfg Config) (*Node, error) {
@@ -122,6 +126,7 @@ func newNode(cfg Config) (*Node, error) {
 		suspected: map[NodeID]bool{},
 
 		readyLearners: map[MemberID]bool{},
+		replaced:      map[MemberID]bool{},
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)

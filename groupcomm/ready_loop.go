@@ -11,7 +11,7 @@ func (n *Node) HasReady() bool {
 	if n.origin.unsent > 0 && n.status == StatusNormal {
 		return true
 	}
-	if s := n.seq; s != nil && !s.muted && n.status == StatusNormal {
+	if s := n.seq; s != nil && !s.muted && s.viewDurable && n.status == StatusNormal {
 		held := n.elog.last()
 		for i := range s.peers {
 			p := &s.peers[i]
@@ -60,6 +60,7 @@ func (n *Node) Ready() Ready {
 		}
 		rd.HardState = &hs
 		n.diskHS = hs
+		o.readyView = hs.Installed.ID
 	}
 	o.readyHeld = n.elog.last()
 	return rd
@@ -72,6 +73,9 @@ func (n *Node) Advance(rd Ready) {
 	// Entries and Deliveries keep their arrays for the next Ready (the
 	// caller is done with them at Advance); Messages never do: a transport
 	// may still hold them.
+	if s := n.seq; s != nil && o.readyView == n.view.ID {
+		s.viewDurable = true // its frames of this view may leave now
+	}
 	*o = outbox{readyHeld: o.readyHeld, entries: clearEntries(o.entries), deliveries: clearDeliveries(o.deliveries)}
 	if n.seq == nil || n.status != StatusNormal {
 		for i := range n.seqPeers() {

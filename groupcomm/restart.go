@@ -81,10 +81,13 @@ func Restart(cfg Config, st RestartState) (*Node, error) {
 	switch {
 	case !in:
 		// It installed the view that removed it before it crashed: tell
-		// the caller again.
+		// the caller again, and keep the decision for the new view's
+		// members until they acknowledge it (removed.go).
 		n.status = StatusRemoved
 		n.removedAt = n.view.ID
 		n.out.removed = true
+		v := n.view.Clone()
+		n.lingerWith(&v)
 	case n.bugs.PromoteStaleReady:
 		// Planted bug: a learner whose snapshot is below the cut comes back
 		// restoring, although its log may have replayed past the cut.

@@ -14,9 +14,16 @@ type seqState struct {
 	ordered      map[EntryID]struct{} // ordered in this view, not yet delivered
 	lastProgress uint64               // tick of the last stable advance (or of becoming sequencer)
 	muted        bool
-	soloQuorum   bool   // Q(w) = 1: own entries are stable once persisted
-	muteProbe    uint64 // frame of the last probe sent while muted
-	lastFrame    uint64 // tick of the last frame sent to anyone
+	soloQuorum   bool // Q(w) = 1: own entries are stable once persisted
+	// viewDurable: the HardState that installed this view was persisted
+	// (the Advance of its Ready). Until then no ORDER frame leaves, not
+	// even before the write (the Ready contract's one exception): a
+	// sequencer that crashed before its install was durable would come
+	// back in the view before, learn this view again, and number from the
+	// cut once more, giving seqs its first life had sent to others.
+	viewDurable bool
+	muteProbe   uint64 // frame of the last probe sent while muted
+	lastFrame   uint64 // tick of the last frame sent to anyone
 }
 
 // peer is what the sequencer knows of one other member.
@@ -236,7 +243,7 @@ func (s *seqState) retain(n *Node) Viewstamp {
 // advanced, a probe is due, or a read round needs one.
 func (n *Node) flushOrders() {
 	s := n.seq
-	if s == nil || s.muted || n.status != StatusNormal {
+	if s == nil || s.muted || !s.viewDurable || n.status != StatusNormal {
 		return
 	}
 	held := n.elog.last()

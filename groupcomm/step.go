@@ -24,7 +24,17 @@ func (n *Node) Step(m Message) error {
 		// behind (it may still count that incarnation as a member, or wait
 		// for it). Tell it what became of it: the records after its view
 		// (A7), instead of a silence it would wait on forever.
-		if m.To.Incarnation < n.self.Incarnation && n.status != StatusJoining && m.View < n.view.ID {
+		switch {
+		case m.To.Incarnation > n.self.Incarnation:
+		case n.status == StatusJoining:
+			// This node's new incarnation wants in: tell the sender, who
+			// counts the old one as a member (onJoin), so that it replaces
+			// it (and suspects it, if it was its sequencer).
+			if n.now != n.follower.lastJoin {
+				n.follower.lastJoin = n.now
+				n.send(Message{Type: MsgJoin, To: MemberID{Node: m.From.Node}})
+			}
+		case m.View < n.view.ID:
 			n.sendViewsAfter(m.From, m.View)
 		}
 		return nil

@@ -107,7 +107,8 @@ func (n *Node) tickViewChange() {
 	if vc.active {
 		if n.now-vc.phaseStart >= uint64(3*n.cfg.TickVC)+vc.jitter {
 			vc.lastWaiting = n.waitingFor()
-			n.logf("view change attempt timed out", "ballot", vc.ballot, "waiting_for", fmt.Sprint(vc.lastWaiting))
+			n.logf("view change attempt timed out", "ballot", vc.ballot, "phase", vc.phase, "waiting_for", fmt.Sprint(vc.lastWaiting),
+				"proposal", vc.proposal)
 			vc.active = false
 			vc.wantSince, vc.jitter = n.now, n.jitter()
 			return
