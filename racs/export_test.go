@@ -68,9 +68,13 @@ func NewManualHost(cfg Config, o ManualOptions) (*Host, error) {
 	return h, nil
 }
 
-// Step handles every event waiting at each worker, then its Readys.
+// Step handles every event waiting at each worker, then its Readys. It
+// stops at a failed write: the simulated process died there.
 func (h *Host) Step() {
 	for _, w := range h.workers {
+		if h.failed != nil {
+			return
+		}
 		w.drainEvents()
 		w.processReady()
 	}
@@ -79,6 +83,9 @@ func (h *Host) Step() {
 // TickOnce gives every group one tick, then handles the Readys.
 func (h *Host) TickOnce() {
 	for _, w := range h.workers {
+		if h.failed != nil {
+			return
+		}
 		w.tick()
 		w.processReady()
 	}
