@@ -20,6 +20,11 @@ type followerState struct {
 
 	lastForward  uint64 // queued changes last forwarded to the sequencer
 	lastNeedView uint64
+	// aheadView is the latest view a member that sent this one a view
+	// record was in (aheadFrom): while this member's view is older, it
+	// keeps asking for the next record, even idle (catchUp).
+	aheadView uint64
+	aheadFrom MemberID
 
 	fetch           *fetchState
 	pendingCommit   *View
@@ -177,6 +182,31 @@ func (n *Node) tickFollower() {
 	}
 	if f.pendingAccept != nil && n.now-f.pendingAcceptAt >= uint64(4*n.cfg.TickRTO) {
 		f.pendingAccept = nil // give up; the proposer resends its Accept
+	}
+	n.catchUp()
+}
+
+// noteAhead records that m's sender is in a later view than this member.
+func (n *Node) noteAhead(m *Message) {
+	if f := &n.follower; m.View > n.view.ID && m.View > f.aheadView {
+		f.aheadView, f.aheadFrom = m.View, m.From
+	}
+}
+
+// behind reports whether a member in a later view answered this one: its
+// view may exclude it, so it must not settle (nor go quiescent) in its own.
+func (n *Node) behind() bool {
+	return n.view.ID < n.follower.aheadView && n.status != StatusRemoved && n.status != StatusJoining
+}
+
+// catchUp asks the member known to be ahead for the record after this
+// member's view. A restarted member walks forward record by record
+// (sendViewsAfter): without this, one that installed an old view in which
+// it is a voter would sit NORMAL and idle there although a later view
+// removed it, since nothing makes an idle member speak.
+func (n *Node) catchUp() {
+	if f := &n.follower; n.behind() && f.pendingCommit == nil {
+		n.askView(f.aheadFrom) // (with the next record at hand, it fetches its entries)
 	}
 }
 

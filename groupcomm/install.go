@@ -15,8 +15,10 @@ func (n *Node) onCommit(m *Message) {
 		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: n.view.ID})
 		return
 	}
+	n.noteAhead(m)
 	if p.ID <= n.view.ID {
 		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: n.view.ID})
+		n.catchUp()
 		return
 	}
 	if p.ID > n.view.ID+1 {
@@ -40,6 +42,7 @@ func (n *Node) onCommit(m *Message) {
 	if n.view.ID >= p.ID || n.status == StatusRemoved {
 		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: p.ID})
 	}
+	n.catchUp()
 }
 
 // tryInstall installs p = V_{w+1} if this member holds every entry up to

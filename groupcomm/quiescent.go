@@ -8,7 +8,7 @@ package groupcomm
 // ReadIndex or Restore (SetSuspected may come at any time: a suspicion
 // makes the node non-quiescent, so ticking resumes).
 func (n *Node) Quiescent() bool {
-	if n.status != StatusNormal || n.restoring || n.selfRec.Role != Voter || n.leaving {
+	if n.status != StatusNormal || n.restoring || n.selfRec.Role != Voter || n.leaving || n.behind() {
 		return false
 	}
 	vc := &n.vc

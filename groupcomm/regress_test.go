@@ -265,3 +265,53 @@ func TestNewSequencerWaitsForItsInstallToBeDurable(t *testing.T) {
 	}
 	t.Fatal("node 2 never installed a view as its sequencer")
 }
+
+// Finding 7 (100k-seed run): a restarted member walks forward one view
+// record at a time; the old code stopped after the first, so a member
+// that installed an old view in which it is a voter sat there NORMAL and
+// idle (quiescent: nothing made it speak) although a later view had
+// removed it. A record from a member in a later view now makes it ask for
+// the next one, and it stays awake until it has caught up.
+func TestMemberBehindKeepsAskingForRecords(t *testing.T) {
+	member := func(node NodeID) Member { return Member{ID: MemberID{Node: node, Incarnation: 1}, Role: Voter} }
+	v5 := View{Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, ID: 5,
+		Members: []Member{member(1), member(2), member(3)}}
+	n, err := Bootstrap(testConfig(1), v5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Advance(n.Ready())
+	v6 := v5.Clone()
+	v6.ID = 6
+	// Member 2, already in view 9, answers with the record after view 5.
+	err = n.Step(Message{Type: MsgCommit, Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, View: 9,
+		From: member(2).ID, To: member(1).ID, Proposal: &v6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := func(rd Ready) bool {
+		for _, m := range rd.Messages {
+			if m.Type == MsgNeedView && m.To == member(2).ID {
+				return true
+			}
+		}
+		return false
+	}
+	rd := n.Ready()
+	if n.View().ID != 6 {
+		t.Fatalf("installed view %d, want 6", n.View().ID)
+	}
+	if !asked(rd) {
+		t.Fatal("installed view 6 from a member in view 9 without asking for view 7")
+	}
+	n.Advance(rd)
+	if n.Quiescent() {
+		t.Fatal("quiescent while a member is known to be ahead")
+	}
+	for i := 0; i < 10; i++ {
+		n.Tick()
+	}
+	if rd := n.Ready(); !asked(rd) {
+		t.Fatal("did not ask again after its request went unanswered")
+	}
+}
