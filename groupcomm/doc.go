@@ -117,7 +117,11 @@
 // the members of its view to re-admit it (a Readmit view change). After a
 // total outage the returning voters run instance w among themselves;
 // whoever installed a later view answers with it and the others walk
-// forward. A member that can no longer catch up from the log (it needs a
+// forward, one record at a time: a member that got a record from a member
+// in a later view asks it for the next one, and does not go quiescent,
+// until it has caught up (an idle member in an old view that removed it
+// later would otherwise never speak again). A member that can no longer
+// catch up from the log (it needs a
 // view record or entries that were discarded) is removed and joins again
 // as a learner (L9).
 //
