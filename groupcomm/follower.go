@@ -23,8 +23,9 @@ type followerState struct {
 	// aheadView is the latest view a member that sent this one a view
 	// record was in (aheadFrom): while this member's view is older, it
 	// keeps asking for the next record, even idle (catchUp).
-	aheadView uint64
-	aheadFrom MemberID
+	aheadView    uint64
+	aheadFrom    MemberID
+	catchUpTries int
 
 	fetch           *fetchState
 	pendingCommit   *View
@@ -204,9 +205,26 @@ func (n *Node) behind() bool {
 // (sendViewsAfter): without this, one that installed an old view in which
 // it is a voter would sit NORMAL and idle there although a later view
 // removed it, since nothing makes an idle member speak.
+// Every other try asks the members of its view too, in case the member
+// that was ahead is gone.
 func (n *Node) catchUp() {
-	if f := &n.follower; n.behind() && f.pendingCommit == nil {
-		n.askView(f.aheadFrom) // (with the next record at hand, it fetches its entries)
+	f := &n.follower
+	if !n.behind() || f.pendingCommit != nil {
+		return // (with the next record at hand, it fetches its entries)
+	}
+	if f.lastNeedView != 0 && n.now-f.lastNeedView < uint64(n.cfg.TickRTO) {
+		return
+	}
+	f.lastNeedView = n.now
+	f.catchUpTries++
+	if f.catchUpTries%2 == 1 {
+		n.send(Message{Type: MsgNeedView, To: f.aheadFrom})
+		return
+	}
+	for _, m := range n.view.Members {
+		if m.ID != n.self {
+			n.send(Message{Type: MsgNeedView, To: m.ID})
+		}
 	}
 }
 
