@@ -52,6 +52,8 @@ import (
 //	"snap"    G   → a bucket of its own holding key "v", the last snapshot
 //	                (appendSnapshot), so that no other write rewrites it
 //	"quicksilver" "format" → the format version (uvarint)
+//	"quicksilver" "wal"    → under a DiskStore, the LSN of the last WAL
+//	                         frame the file holds (uvarint); absent: 0
 //
 // Appending to a group dirties the last leaf of its range of "log" (one
 // page per group, plus the shared branch pages), and a stable hint one
@@ -161,6 +163,7 @@ const (
 var (
 	boltMetaBucket   = []byte("quicksilver")
 	boltFormatKey    = []byte("format")
+	boltWALKey       = []byte("wal") // DiskStore: the WAL LSN the file holds the state after
 	boltGroupsBucket = []byte("groups")
 	boltLogBucket    = []byte("log")
 	boltHSBucket     = []byte("hs")
@@ -346,6 +349,16 @@ func (s *BoltStore) Err() error {
 // Write makes the batch durable in one transaction (one fsync). After an
 // error the store refuses every later Write.
 func (s *BoltStore) Write(b *Batch) error {
+	if b == nil {
+		return s.write(nil, 0)
+	}
+	return s.write([]*Batch{b}, 0)
+}
+
+// write applies the batches in order in one transaction; a non-zero
+// walLSN is recorded with them (the DiskStore checkpoint: what bbolt
+// holds is the state after that WAL frame).
+func (s *BoltStore) write(bs []*Batch, walLSN uint64) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -356,7 +369,11 @@ func (s *BoltStore) Write(b *Batch) error {
 	if s.failed != nil {
 		return fmt.Errorf("replica: bolt store refuses writes after a failed write: %w", s.failed)
 	}
-	if b == nil || len(b.Writes) == 0 {
+	nw := 0
+	for _, b := range bs {
+		nw += len(b.Writes)
+	}
+	if nw == 0 && walLSN == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -371,26 +388,33 @@ func (s *BoltStore) Write(b *Batch) error {
 		if err != nil {
 			return err
 		}
-		for i := range b.Writes {
-			if arena, err = bk.apply(&b.Writes[i], arena, &n); err != nil {
-				return fmt.Errorf("group %d: %w", b.Writes[i].Group, err)
-			}
-			if s.testHookApplied != nil {
-				if err := s.testHookApplied(i); err != nil {
-					return err
+		i := 0
+		for _, b := range bs {
+			for k := range b.Writes {
+				if arena, err = bk.apply(&b.Writes[k], arena, &n); err != nil {
+					return fmt.Errorf("group %d: %w", b.Writes[k].Group, err)
 				}
+				if s.testHookApplied != nil {
+					if err := s.testHookApplied(i); err != nil {
+						return err
+					}
+				}
+				i++
 			}
+		}
+		if walLSN != 0 {
+			return tx.Bucket(boltMetaBucket).Put(boltWALKey, binary.AppendUvarint(nil, walLSN))
 		}
 		return nil
 	})
 	if err != nil {
-		err = fmt.Errorf("replica: bolt write of %d groups: %w", len(b.Writes), err)
+		err = fmt.Errorf("replica: bolt write of %d groups: %w", nw, err)
 		s.failed = err
 		s.log.Error("replica: bolt write failed; the store refuses further writes", "path", s.path, "err", err)
 		return err
 	}
 	s.writes.Add(1)
-	s.groupWrites.Add(uint64(len(b.Writes)))
+	s.groupWrites.Add(uint64(nw))
 	s.entries.Add(n.entries)
 	s.bytes.Add(n.bytes)
 	s.writeNanos.Add(int64(time.Since(start)))
@@ -710,4 +734,23 @@ func (s *BoltStore) Close() error {
 		return fmt.Errorf("replica: close bolt store %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// walLSN returns the LSN of the last DiskStore WAL frame the file holds
+// (0 if none: a file a BoltStore wrote holds the state before any frame).
+func (s *BoltStore) walLSN() (uint64, error) {
+	var lsn uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(boltMetaBucket).Get(boltWALKey)
+		if v == nil {
+			return nil
+		}
+		x, n := binary.Uvarint(v)
+		if n != len(v) {
+			return fmt.Errorf("%w: wal LSN %x", ErrCorrupt, v)
+		}
+		lsn = x
+		return nil
+	})
+	return lsn, err
 }

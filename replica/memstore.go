@@ -203,6 +203,13 @@ func (s *MemStore) loadLocked(id GroupID) GroupState {
 	return st
 }
 
+// putLocked sets a group's whole state (DiskStore loading its
+// checkpoint); st becomes the store's.
+func (s *MemStore) putLocked(id GroupID, st GroupState) {
+	g := &memGroup{hs: st.HardState, log: st.Log, stable: st.StableHint, snap: st.Snapshot, views: st.Views}
+	s.groups[id] = g
+}
+
 // Groups returns the groups with stored state, ascending.
 func (s *MemStore) Groups() ([]GroupID, error) {
 	s.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/replica/wal"
 )
 
 // storeMaker opens a Store for the conformance suite.
@@ -43,8 +44,47 @@ func reopenBoltT(t testing.TB, s Store) *BoltStore {
 	return openBoltT(t, bs.Path(), BoltOptions{NoSync: bs.db.NoSync})
 }
 
+func openDiskT(t testing.TB, opts DiskOptions) *DiskStore {
+	t.Helper()
+	s, err := OpenDisk(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func reopenDiskT(t testing.TB, s Store) *DiskStore {
+	t.Helper()
+	ds := s.(*DiskStore)
+	if err := ds.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openDiskT(t, ds.Options())
+}
+
+func diskMaker(name string, opts func(t *testing.T) DiskOptions) storeMaker {
+	return storeMaker{
+		name:   name,
+		open:   func(t *testing.T) Store { return openDiskT(t, opts(t)) },
+		reopen: func(t *testing.T, s Store) Store { return reopenDiskT(t, s) },
+	}
+}
+
 func storeMakers() []storeMaker {
 	return []storeMaker{
+		// The production configuration: WAL and bbolt on disk, fsyncs,
+		// checkpoints on their goroutine.
+		diskMaker("disk", func(t *testing.T) DiskOptions {
+			d := t.TempDir()
+			return DiskOptions{BoltPath: filepath.Join(d, "node.db"), WALDir: filepath.Join(d, "node.wal"), SegmentSize: 64 << 10}
+		}),
+		// Tiny segments on a strict MemFS, checkpointing inline: most
+		// batches seal a segment, so every case runs through bbolt too.
+		diskMaker("disk-memfs-tinyseg", func(t *testing.T) DiskOptions {
+			d := t.TempDir()
+			return DiskOptions{BoltPath: filepath.Join(d, "node.db"), WALDir: "/wal", WALFS: wal.NewMemFS(), SegmentSize: 256, InlineCheckpoint: true, NoSync: true}
+		}),
 		{name: "mem", open: func(t *testing.T) Store { return NewMemStore() }},
 		{
 			// The production configuration: every Write fsyncs.
