@@ -15,13 +15,50 @@ import (
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
+// benchStore is a durable store whose fsyncs the benchmark counts.
+type benchStore interface {
+	replica.Store
+	// syncs returns the durable writes (one fsync each: bbolt's commit
+	// takes two) and the log entries they carried.
+	syncs() (writes, entries uint64)
+}
+
+type benchDisk struct{ *replica.DiskStore }
+
+func (s benchDisk) syncs() (uint64, uint64) { st := s.Stats(); return st.Writes, st.Entries }
+
+type benchBolt struct{ *replica.BoltStore }
+
+func (s benchBolt) syncs() (uint64, uint64) { st := s.Stats(); return st.Writes, st.Entries }
+
+// openBenchStore opens the store of node i: "wal" is the production
+// DiskStore, "bolt" the BoltStore the nodes used before it (for the
+// before/after comparison).
+func openBenchStore(b *testing.B, kind, dir string, i int) benchStore {
+	switch kind {
+	case "bolt":
+		s, err := replica.OpenBolt(filepath.Join(dir, fmt.Sprintf("n%d.db", i)), replica.BoltOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return benchBolt{s}
+	default:
+		bp, wd := replica.DiskPaths(dir, fmt.Sprintf("n%d", i))
+		s, err := replica.OpenDisk(replica.DiskOptions{BoltPath: bp, WALDir: wd})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return benchDisk{s}
+	}
+}
+
 // benchCluster: 3 nodes over memnet hosting `groups` groups of 3, each
-// node with one bbolt file (real fsync) for Disk.
-func benchCluster(b *testing.B, groups int, dur racs.Durability) ([]*racs.Host, []*replica.BoltStore, func()) {
+// node with one store of the kind (real fsyncs) for Disk.
+func benchCluster(b *testing.B, groups int, dur racs.Durability, kind string) ([]*racs.Host, []benchStore, func()) {
 	net := memnet.New(memnet.Config{Seed: 1})
 	dir := b.TempDir()
 	var hosts []*racs.Host
-	var stores []*replica.BoltStore
+	var stores []benchStore
 	view := groupcomm.View{Cluster: 1, GroupIncarnation: 1, ID: 1}
 	for i := 1; i <= 3; i++ {
 		view.Members = append(view.Members, groupcomm.Member{ID: groupcomm.MemberID{Node: groupcomm.NodeID(i), Incarnation: 1}, Role: groupcomm.Voter})
@@ -30,10 +67,7 @@ func benchCluster(b *testing.B, groups int, dur racs.Durability) ([]*racs.Host, 
 		id := groupcomm.NodeID(i)
 		var store replica.Store
 		if dur == racs.Disk {
-			s, err := replica.OpenBolt(filepath.Join(dir, fmt.Sprintf("n%d.db", i)), replica.BoltOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := openBenchStore(b, kind, dir, i)
 			stores = append(stores, s)
 			store = s
 		}
@@ -85,18 +119,27 @@ func benchCluster(b *testing.B, groups int, dur racs.Durability) ([]*racs.Host, 
 }
 
 // BenchmarkGroupUpdates: closed-loop clients submitting 100-byte updates
-// to each group's sequencer node; one op = one acknowledged update.
+// to each group's sequencer node; one op = one acknowledged update. Disk
+// runs on the DiskStore (WAL and bbolt); Disk-bolt on the BoltStore alone,
+// as nodes ran before the WAL. entries/fsync and fsyncs/s count the
+// durable writes of all three nodes.
 func BenchmarkGroupUpdates(b *testing.B) {
 	for _, tc := range []struct {
 		groups  int
 		dur     racs.Durability
 		clients int
+		store   string
 	}{
-		{1, racs.Memory, 64}, {1, racs.Disk, 64}, {1, racs.Disk, 1},
-		{1000, racs.Memory, 64}, {1000, racs.Disk, 64},
+		{1, racs.Memory, 64, ""}, {1, racs.Disk, 64, "wal"}, {1, racs.Disk, 1, "wal"},
+		{1, racs.Disk, 64, "bolt"}, {1, racs.Disk, 1, "bolt"},
+		{1000, racs.Memory, 64, ""}, {1000, racs.Disk, 64, "wal"}, {1000, racs.Disk, 64, "bolt"},
 	} {
-		b.Run(fmt.Sprintf("groups=%d/%v/clients=%d", tc.groups, tc.dur, tc.clients), func(b *testing.B) {
-			hosts, stores, stop := benchCluster(b, tc.groups, tc.dur)
+		name := fmt.Sprintf("groups=%d/%v/clients=%d", tc.groups, tc.dur, tc.clients)
+		if tc.store == "bolt" {
+			name = fmt.Sprintf("groups=%d/%v-bolt/clients=%d", tc.groups, tc.dur, tc.clients)
+		}
+		b.Run(name, func(b *testing.B) {
+			hosts, stores, stop := benchCluster(b, tc.groups, tc.dur, tc.store)
 			defer stop()
 			payload := make([]byte, 100)
 			seqNode := func(g int) *racs.Host { return hosts[(g-1)%3] }
@@ -115,9 +158,9 @@ func BenchmarkGroupUpdates(b *testing.B) {
 			var writes0 uint64
 			var entries0 uint64
 			for _, s := range stores {
-				st := s.Stats()
-				writes0 += st.Writes
-				entries0 += st.Entries
+				w, e := s.syncs()
+				writes0 += w
+				entries0 += e
 			}
 			lat := make([][]time.Duration, tc.clients)
 			var next sync.Mutex
@@ -166,12 +209,13 @@ func BenchmarkGroupUpdates(b *testing.B) {
 			if len(stores) > 0 {
 				var writes, entries uint64
 				for _, s := range stores {
-					st := s.Stats()
-					writes += st.Writes
-					entries += st.Entries
+					w, e := s.syncs()
+					writes += w
+					entries += e
 				}
 				if writes > writes0 {
 					b.ReportMetric(float64(entries-entries0)/float64(writes-writes0), "entries/fsync")
+					b.ReportMetric(float64(writes-writes0)/el.Seconds(), "fsyncs/s")
 				}
 			}
 		})

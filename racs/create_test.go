@@ -7,7 +7,6 @@ import (
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/internal/simcheck"
 	"github.com/quicksilver-go/quicksilver/racs"
-	"github.com/quicksilver-go/quicksilver/replica"
 )
 
 // quietSim builds a racs simulation of hosts running one group of the given
@@ -64,12 +63,12 @@ func TestRestartNeverCreatesTheGroupAgain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := quietSim(t, 3, tc.dur)
-				defer s.net.Close()
+				defer s.close()
 				s.submitN(t, 10)
 				victim := s.hosts[3]
 				s.kill(victim, "test")
 				if tc.dur == racs.Disk {
-					victim.disk = replica.NewMemStore()
+					victim.disk = s.newDisk(victim.id)
 				}
 				before := len(s.groups[1].journals[3])
 				s.start(victim)
@@ -98,7 +97,7 @@ func TestCreateWaitsForItsPeers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := rsimParams{hosts: 3, groups: 1, snapEvery: 3, logTail: 2}
 		s := newRacsSim(2, p, "", false)
-		defer s.net.Close()
+		defer s.close()
 		for _, id := range []groupcomm.NodeID{2, 3} {
 			s.kill(s.hosts[id], "not started yet")
 		}

@@ -22,7 +22,7 @@ func TestNoStaleReadAfterPause(t *testing.T) {
 		t.Run([]string{"any", "session", "strict"}[level], func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := quietSim(t, 3, racs.Disk)
-				defer s.net.Close()
+				defer s.close()
 				s.submitN(t, 5)
 				paused := s.hosts[3]
 				g, err := paused.h.Group(1)

@@ -1,6 +1,7 @@
 package racs_test
 
 import (
+	"os"
 	"slices"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
@@ -43,7 +44,8 @@ func (s *racsSim) chaos() {
 	if downs := s.downHosts(); len(downs) > 0 && rng.Float64() < p.restartP {
 		sh := downs[rng.IntN(len(downs))]
 		if rng.Float64() < p.wipeP && s.safeToWipe(sh) {
-			sh.disk = replica.NewMemStore()
+			os.Remove(sh.disk.boltPath)
+			sh.disk = s.newDisk(sh.id)
 			s.tracef("wipe the disk of host %d", sh.id)
 		}
 		s.start(sh)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing/synctest"
@@ -16,12 +18,16 @@ import (
 	"github.com/quicksilver-go/quicksilver/internal/transport/memnet"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/replica"
+	"github.com/quicksilver-go/quicksilver/replica/wal"
 )
 
 // The racs simulation runs many groups on a few hosts: real racs Hosts
 // (driven without goroutines, so that a seed replays exactly), each with
-// its replica.MemStore "disk" behind a FaultyStore that crashes the host at
-// a storage boundary, over memnet with drops, duplicates, reordering,
+// the production replica.DiskStore — its WAL on a strict wal.MemFS that a
+// power failure leaves with only what was synced (tearing the rest), its
+// bbolt checkpoint in a real file — behind a FaultyStore that crashes the
+// host at a storage boundary (before or after a write, or inside the
+// WAL's sync), over memnet with drops, duplicates, reordering,
 // partitions and cut links, inside a testing/synctest bubble (memnet's
 // delivery goroutines run on the bubble's clock). Every clone journals
 // what it does through the host's observer; after the run simcheck checks
@@ -39,15 +45,67 @@ const (
 	crashAfterWrite             // the batch is durable, nothing after it happens
 	crashBeforeSnapshot         // the next batch holding a snapshot does not land
 	crashAfterSnapshot          // it lands, then the host dies
+	crashInSync                 // the WAL frame is written, its fdatasync fails, the power goes: the frame is torn or lost
+	crashTornWrite              // the WAL write is cut short, the power goes
 	numCrashAt
 )
+
+// simDisk is a host's disk: the WAL's MemFS and the bbolt file. A wipe
+// replaces it.
+type simDisk struct {
+	mem      *wal.MemFS
+	efs      *wal.ErrorFS
+	boltPath string
+	store    *replica.DiskStore
+}
+
+func (s *racsSim) newDisk(id groupcomm.NodeID) *simDisk {
+	s.disks++
+	return &simDisk{mem: wal.NewMemFS(), boltPath: filepath.Join(s.dir, fmt.Sprintf("host%d-%d.db", id, s.disks))}
+}
+
+// open opens the production store on the disk, checkpointing inline (no
+// goroutine of its own, so that a seed replays exactly).
+func (d *simDisk) open(segSize int64) (*replica.DiskStore, error) {
+	d.efs = wal.NewErrorFS(d.mem)
+	st, err := replica.OpenDisk(replica.DiskOptions{BoltPath: d.boltPath, WALDir: "/wal", WALFS: d.efs,
+		SegmentSize: segSize, InlineCheckpoint: true, BoltNoSync: true})
+	d.store = st
+	return st, err
+}
+
+// crash closes the store as a crash leaves it; power also loses (or
+// tears) the WAL writes not synced.
+func (d *simDisk) crash(power bool, rng *rand.Rand) {
+	if d.store != nil {
+		d.store.Close()
+		d.store = nil
+	}
+	if power {
+		d.mem.Crash(rng)
+	}
+}
+
+// close ends the run: closes every store and removes the bbolt files.
+func (s *racsSim) close() {
+	for _, sh := range s.hosts {
+		if sh.up {
+			sh.h.Close()
+			sh.up = false
+		}
+		sh.disk.crash(false, nil)
+	}
+	s.net.Close()
+	os.RemoveAll(s.dir)
+}
 
 type simHost struct {
 	id     groupcomm.NodeID
 	h      *racs.Host
-	disk   *replica.MemStore // survives crashes; replaced by a wipe
+	disk   *simDisk // survives crashes; replaced by a wipe
 	up     bool
 	dead   bool // a write crashed the host: the sim kills it after this step
+	power  bool // and the crash is a power failure
 	paused bool // not run (SIGSTOP): packets queue for it
 	arm    crashAt
 	groups []replica.GroupID // the groups this host runs (bootstrap or joined)
@@ -91,6 +149,8 @@ type racsSim struct {
 	suspects    map[[2]groupcomm.NodeID]bool
 	failures    []string // found outside the journals
 	logger      *slog.Logger
+	dir         string // the hosts' bbolt files
+	disks       int
 }
 
 // simTraceWriter prefixes the hosts' protocol logs with the step.
@@ -132,6 +192,14 @@ func newRacsSim(seed uint64, p rsimParams, bug string, trace bool) *racsSim {
 	s := &racsSim{rng: rand.New(rand.NewPCG(seed, 0x7ac5)), p: p, hosts: map[groupcomm.NodeID]*simHost{},
 		groups: map[replica.GroupID]*simGroup{}, sms: map[hostGroup]*simcheck.DigestMachine{}, nextInc: 2,
 		partitioned: map[[2]groupcomm.NodeID]bool{}, suspects: map[[2]groupcomm.NodeID]bool{}}
+	dir, err := os.MkdirTemp("", "racs-sim-")
+	if err != nil {
+		panic(err)
+	}
+	s.dir = dir
+	if s.p.segSize == 0 {
+		s.p.segSize = 4096
+	}
 	if !s.knobs.PlantBug(bug) {
 		panic("unknown planted bug " + bug)
 	}
@@ -144,7 +212,7 @@ func newRacsSim(seed uint64, p rsimParams, bug string, trace bool) *racsSim {
 	s.net = memnet.New(memnet.Config{Seed: seed})
 	for i := 1; i <= p.hosts; i++ {
 		id := groupcomm.NodeID(i)
-		s.hosts[id] = &simHost{id: id, disk: replica.NewMemStore(), joined: map[replica.GroupID]bool{}}
+		s.hosts[id] = &simHost{id: id, disk: s.newDisk(id), joined: map[replica.GroupID]bool{}}
 		s.order = append(s.order, id)
 	}
 	for gi := 1; gi <= p.groups; gi++ {
@@ -174,12 +242,27 @@ func newRacsSim(seed uint64, p rsimParams, bug string, trace bool) *racsSim {
 // FaultyStore), a new memnet endpoint, and every group it runs, exactly as
 // the node binary does (Create for the members of a group's first view).
 func (s *racsSim) start(sh *simHost) {
-	sh.up, sh.dead, sh.arm = true, false, crashNone
-	fs := replica.NewFaulty(sh.disk)
+	sh.dead, sh.power, sh.arm = false, false, crashNone
+	ds, err := sh.disk.open(s.p.segSize)
+	if err != nil {
+		// A store that cannot recover what it wrote is a finding.
+		s.failures = append(s.failures, fmt.Sprintf("host %d cannot open its store: %v", sh.id, err))
+		s.tracef("host %d: store open failed: %v", sh.id, err)
+		return
+	}
+	sh.up = true
+	fs := replica.NewFaulty(ds)
 	fs.BeforeWrite = func(_ int, b *replica.Batch) error {
-		if sh.arm == crashBeforeWrite || sh.arm == crashBeforeSnapshot && hasSnapshot(b) {
+		switch {
+		case sh.arm == crashBeforeWrite || sh.arm == crashBeforeSnapshot && hasSnapshot(b):
 			sh.dead = true
 			return errCrashHere
+		case sh.arm == crashInSync:
+			sh.disk.efs.Inject(wal.OpSync, 1, wal.FaultEIO, true)
+			sh.dead, sh.power = true, true
+		case sh.arm == crashTornWrite:
+			sh.disk.efs.Inject(wal.OpWrite, 1, wal.FaultShortWrite, true)
+			sh.dead, sh.power = true, true
 		}
 		return nil
 	}
@@ -276,6 +359,7 @@ func (s *racsSim) kill(sh *simHost, why string) {
 	}
 	s.net.Crash(sh.id)
 	sh.h.Close()
+	sh.disk.crash(sh.power, s.rng)
 	sh.up, sh.h = false, nil
 	s.tracef("kill host %d (%s)", sh.id, why)
 }

@@ -42,6 +42,7 @@ type rsimParams struct {
 	lagP               float64 // cut one directed link for a while
 	joinP              float64 // a host starts running a group it did not
 	steps              int
+	segSize            int64 // the WAL segment size of the hosts' DiskStores
 }
 
 func drawRsimParams(rng *rand.Rand, steps int) rsimParams {
@@ -65,6 +66,7 @@ func drawRsimParams(rng *rand.Rand, steps int) rsimParams {
 		lagP:           []float64{0, 0.01, 0.03}[rng.IntN(3)],
 		joinP:          []float64{0, 0.005, 0.02}[rng.IntN(3)],
 		steps:          steps,
+		segSize:        []int64{512, 4096, 65536}[rng.IntN(3)],
 	}
 }
 
@@ -83,7 +85,7 @@ func runRacsSim(t *testing.T, seed uint64, bug string, steps int, trace bool) rs
 		rng := rand.New(rand.NewPCG(seed, 0x51e))
 		p := drawRsimParams(rng, steps)
 		s := newRacsSim(seed, p, bug, trace)
-		defer s.net.Close()
+		defer s.close()
 		s.tracef("seed %d params %+v", seed, p)
 		for i := 0; i < 500 && !s.allSettled(); i++ {
 			s.step++

@@ -91,6 +91,11 @@ type DiskOptions struct {
 	// NoSync skips every fsync. It VOIDS DURABILITY; tests and
 	// benchmarks only.
 	NoSync bool
+	// BoltNoSync skips the fsync of the bbolt checkpoint only. UNSAFE on
+	// a real machine (a checkpoint releases WAL segments); for
+	// simulations whose WAL runs on a wal.MemFS and whose crashes are,
+	// for bbolt, process crashes.
+	BoltNoSync bool
 	// InlineCheckpoint checkpoints inside the Write that seals a segment,
 	// and creates WAL segments inline: no goroutine of the store's own,
 	// for deterministic simulations.
@@ -134,7 +139,7 @@ func OpenDisk(opts DiskOptions) (*DiskStore, error) {
 	if opts.BoltPath == "" || opts.WALDir == "" {
 		return nil, errors.New("replica: open disk store: BoltPath and WALDir are required")
 	}
-	bs, err := OpenBolt(opts.BoltPath, BoltOptions{NoSync: opts.NoSync, Timeout: opts.BoltTimeout, Logger: lg})
+	bs, err := OpenBolt(opts.BoltPath, BoltOptions{NoSync: opts.NoSync || opts.BoltNoSync, Timeout: opts.BoltTimeout, Logger: lg})
 	if err != nil {
 		return nil, err
 	}

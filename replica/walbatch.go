@@ -151,6 +151,9 @@ func decodeBatch(p []byte) (*Batch, error) {
 		}
 		if flags&bwStable != 0 {
 			w.StableHint = groupcomm.Viewstamp{View: d.uvarint("stable view"), Seq: d.uvarint("stable seq")}
+			if d.err == nil && w.StableHint == (groupcomm.Viewstamp{}) {
+				d.fail("a zero stable hint under its flag") // the encoding is canonical
+			}
 		}
 		if flags&bwSnapshot != 0 {
 			sub("snapshot", func(rec []byte) error {

@@ -27,6 +27,11 @@ type loadReport struct {
 	P50Micros  int64   `json:"p50_us"`
 	P99Micros  int64   `json:"p99_us"`
 	Durability string  `json:"durability"`
+	// This node's durable writes during the load (Disk): one fdatasync
+	// each, and the log entries they carried.
+	Fsyncs          uint64  `json:"fsyncs,omitempty"`
+	FsyncsPerSecond float64 `json:"fsyncs_per_second,omitempty"`
+	EntriesPerFsync float64 `json:"entries_per_fsync,omitempty"`
 }
 
 // runLoad drives closed-loop clients against the groups whose sequencer
@@ -54,6 +59,10 @@ func (n *node) runLoad(ctx context.Context) loadReport {
 		return rep
 	}
 	payload := make([]byte, n.cfg.LoadSize)
+	var st0 replica.DiskStats
+	if n.store != nil {
+		st0 = n.store.Stats()
+	}
 	var ok, bad atomic.Int64
 	lat := make([][]time.Duration, n.cfg.LoadClients)
 	stop := time.Now().Add(n.cfg.LoadFor)
@@ -88,6 +97,14 @@ func (n *node) runLoad(ctx context.Context) loadReport {
 	slices.Sort(all)
 	rep.Seconds, rep.Updates, rep.Errors = el.Seconds(), ok.Load(), bad.Load()
 	rep.PerSecond = float64(rep.Updates) / el.Seconds()
+	if n.store != nil {
+		st := n.store.Stats()
+		rep.Fsyncs = st.Writes - st0.Writes
+		rep.FsyncsPerSecond = float64(rep.Fsyncs) / el.Seconds()
+		if rep.Fsyncs > 0 {
+			rep.EntriesPerFsync = float64(st.Entries-st0.Entries) / float64(rep.Fsyncs)
+		}
+	}
 	if len(all) > 0 {
 		rep.P50Micros = all[len(all)/2].Microseconds()
 		rep.P99Micros = all[len(all)*99/100].Microseconds()

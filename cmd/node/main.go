@@ -28,7 +28,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +45,7 @@ import (
 type node struct {
 	cfg   config
 	log   *slog.Logger
-	store *replica.BoltStore
+	store *replica.DiskStore
 	ml    *membership.Membership
 	tr    *tcp.Transport
 	host  *racs.Host
@@ -112,7 +111,10 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 	}
 	var store replica.Store
 	if cfg.Durability == racs.Disk {
-		s, err := replica.OpenBolt(filepath.Join(cfg.Data, fmt.Sprintf("node-%d.db", cfg.ID)), replica.BoltOptions{Logger: logger})
+		// node-N.db is the bbolt checkpoint (a node that ran on bbolt alone
+		// opens it as is), node-N.wal the write-ahead log.
+		bp, wd := replica.DiskPaths(cfg.Data, fmt.Sprintf("node-%d", cfg.ID))
+		s, err := replica.OpenDisk(replica.DiskOptions{BoltPath: bp, WALDir: wd, Logger: logger})
 		if err != nil {
 			return nil, err
 		}
