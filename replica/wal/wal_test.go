@@ -132,7 +132,7 @@ func TestCrashAtEveryOffset(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	const segSize = 4096
 	l := openT(t, fs, segSize, 1)
-	var ends []int64 // ends[i]: offset after frame i+1 in segment 0
+	var ends []int64     // ends[i]: offset after frame i+1 in segment 0
 	var dataEnds []int64 // the same without frame i+1's zero padding
 	var frames [][]byte
 	for i := 0; i < 12; i++ {
