@@ -80,6 +80,7 @@ func (n *Node) resendCommitNow() {
 }
 
 func (n *Node) onCommitAck(m *Message) {
+	n.onSameView(m)
 	vc := &n.vc
 	if vc.commit == nil || m.Installed < vc.commit.ID {
 		return

@@ -26,6 +26,14 @@ type followerState struct {
 	aheadView    uint64
 	aheadFrom    MemberID
 	catchUpTries int
+	// confirming: the member restarted into its persisted view and does
+	// not know whether that view is still the group's. Until a quorum of
+	// the view's voters say they are in it too, or a later view's record
+	// arrives, it asks them all (catchUp): a member removed while it was
+	// down, whose notices were lost with it, would otherwise sit NORMAL
+	// and idle in its old view for good. confirmedBy: who said so.
+	confirming  bool
+	confirmedBy []NodeID
 
 	fetch           *fetchState
 	pendingCommit   *View
@@ -197,7 +205,35 @@ func (n *Node) noteAhead(m *Message) {
 // behind reports whether a member in a later view answered this one: its
 // view may exclude it, so it must not settle (nor go quiescent) in its own.
 func (n *Node) behind() bool {
-	return n.view.ID < n.follower.aheadView && n.status != StatusRemoved && n.status != StatusJoining
+	return (n.view.ID < n.follower.aheadView || n.follower.confirming) && n.status != StatusRemoved && n.status != StatusJoining
+}
+
+// onSameView: a member of this member's view answered its NeedView from
+// the same view. A quorum of such answers ends the restart's doubt: a
+// later view needed a quorum of this view's voters to install it.
+func (n *Node) onSameView(m *Message) {
+	f := &n.follower
+	if !f.confirming || m.Installed != n.view.ID {
+		return
+	}
+	if mm, in := n.view.Lookup(m.From); in && mm.Role == Voter && !slices.Contains(f.confirmedBy, m.From.Node) {
+		f.confirmedBy = append(f.confirmedBy, m.From.Node)
+	}
+	n.checkConfirmed()
+}
+
+// checkConfirmed ends a restarted member's doubt once the voters that
+// said they are in its view, with itself if it is a voter (its persisted
+// state: it never accepted a later view), form a quorum of the view.
+func (n *Node) checkConfirmed() {
+	f := &n.follower
+	have := len(f.confirmedBy)
+	if n.selfRec.Role == Voter {
+		have++
+	}
+	if f.confirming && n.status == StatusNormal && have >= n.view.Quorum() {
+		f.confirming, f.confirmedBy = false, nil
+	}
 }
 
 // catchUp asks the member known to be ahead for the record after this
@@ -212,12 +248,27 @@ func (n *Node) catchUp() {
 	if !n.behind() || f.pendingCommit != nil {
 		return // (with the next record at hand, it fetches its entries)
 	}
-	if f.lastNeedView != 0 && n.now-f.lastNeedView < uint64(n.cfg.TickRTO) {
+	doubt := f.confirming && n.view.ID >= f.aheadView // nobody is known to be ahead
+	if doubt {
+		if n.status != StatusNormal {
+			return // a recovering member asks by Rejoin
+		}
+		if n.checkConfirmed(); !f.confirming {
+			return
+		}
+	}
+	interval := uint64(n.cfg.TickRTO)
+	if doubt {
+		// Asking in doubt backs off: the members that could answer may be
+		// down for long.
+		interval <<= min(f.catchUpTries/2, 5)
+	}
+	if f.lastNeedView != 0 && n.now-f.lastNeedView < interval {
 		return
 	}
 	f.lastNeedView = n.now
 	f.catchUpTries++
-	if f.catchUpTries%2 == 1 {
+	if f.catchUpTries%2 == 1 && n.view.ID < f.aheadView {
 		n.send(Message{Type: MsgNeedView, To: f.aheadFrom})
 		return
 	}

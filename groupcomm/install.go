@@ -120,6 +120,13 @@ func (n *Node) installView(p *View) {
 	}
 	n.stable = v.Cut
 	n.persisted = minVS(n.persisted, n.elog.last())
+	if v.ID > n.view.ID {
+		// A restarted member's doubt outlives this install: the record
+		// may come from a member as stale as it is (one that restarted
+		// and forwards its own view's decision). Only a quorum of the
+		// new view ends it (onSameView).
+		n.follower.confirmedBy = nil
+	}
 	n.installRecord(v)
 	n.logf("installed", "view", v, "base", n.elog.base, "last", n.elog.last())
 	nv := v.Clone()
@@ -301,6 +308,11 @@ func (n *Node) askView(to MemberID) {
 // view after its view (Decided, S5; "older view: reply with your record",
 // A7); the latest record if that one is no longer kept.
 func (n *Node) sendViewsAfter(to MemberID, after uint64) {
+	if n.view.ID == after && n.status == StatusNormal {
+		// It is in this member's view: say so (onSameView).
+		n.send(Message{Type: MsgCommitAck, To: to, Installed: n.view.ID})
+		return
+	}
 	if n.view.ID <= after {
 		return
 	}

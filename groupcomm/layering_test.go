@@ -13,10 +13,11 @@ func TestLayering(t *testing.T) {
 	const mod = "github.com/quicksilver-go/quicksilver"
 	allowed := map[string][]string{
 		"groupcomm":         {"groupcomm"},
-		"replica":           {"groupcomm", "replica"},
-		"internal/clone":    {"groupcomm", "replica", "internal/clone"},
+		"replica/wal":       {"replica/wal"},
+		"replica":           {"groupcomm", "replica/wal", "replica"},
+		"internal/clone":    {"groupcomm", "replica/wal", "replica", "internal/clone"},
 		"internal/simcheck": {"groupcomm", "internal/simcheck"},
-		"racs":              {"groupcomm", "replica", "internal/clone", "racs"},
+		"racs":              {"groupcomm", "replica/wal", "replica", "internal/clone", "racs"},
 		"kv":                {"kv"},
 	}
 	for pkg, ok := range allowed {

@@ -315,3 +315,90 @@ func TestMemberBehindKeepsAskingForRecords(t *testing.T) {
 		t.Fatal("did not ask again after its request went unanswered")
 	}
 }
+
+// TestRestartedMemberConfirmsItsView: a member that restarts into its
+// persisted view and installs the next one from a member as stale as
+// itself (one that restarted too and forwards its view's decision) keeps
+// asking every member of the view
+// until a quorum says it is in that view too, or a later record arrives.
+// Found by the 100,000-seed run at seed 21101: a member removed while it
+// was down, whose removal notices went to it while it was down, sat
+// NORMAL and idle in its old view for good.
+func TestRestartedMemberConfirmsItsView(t *testing.T) {
+	member := func(node NodeID) Member { return Member{ID: MemberID{Node: node, Incarnation: 1}, Role: Voter} }
+	v4 := View{Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, ID: 4,
+		Members: []Member{member(1), member(2), member(3)}}
+	v5 := v4.Clone()
+	v5.ID = 5
+	restart := func() *Node {
+		t.Helper()
+		cfg := testConfig(3)
+		n, err := Restart(cfg, RestartState{HardState: HardState{Incarnation: 1, Installed: v4}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Advance(n.Ready())
+		// Member 1 restarted too and forwards the decision of its view, 5.
+		c := v5.Clone()
+		if err := n.Step(Message{Type: MsgCommit, Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, View: 5,
+			From: member(1).ID, To: member(3).ID, Proposal: &c}); err != nil {
+			t.Fatal(err)
+		}
+		n.Advance(n.Ready())
+		return n
+	}
+	askedAll := func(n *Node) bool {
+		for i := 0; i < 20; i++ {
+			n.Tick()
+		}
+		to := map[NodeID]bool{}
+		rd := n.Ready()
+		for _, m := range rd.Messages {
+			if m.Type == MsgNeedView && m.View == 5 {
+				to[m.To.Node] = true
+			}
+		}
+		n.Advance(rd)
+		return to[1] && to[2]
+	}
+	ack := func(n *Node, from NodeID, installed uint64) {
+		if err := n.Step(Message{Type: MsgCommitAck, Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, View: installed,
+			From: member(from).ID, To: member(3).ID, Installed: installed}); err != nil {
+			t.Fatal(err)
+		}
+		n.Advance(n.Ready())
+	}
+
+	n := restart()
+	if n.Status() != StatusNormal {
+		t.Fatalf("status %v after the Commit of view 5", n.Status())
+	}
+	if n.Quiescent() {
+		t.Fatal("quiescent right after a restart: nobody confirmed its view")
+	}
+	if !askedAll(n) {
+		t.Fatal("a restarted member does not ask the members of its view whether it is current")
+	}
+	ack(n, 1, 4) // an answer about another view confirms nothing
+	if n.Quiescent() || !askedAll(n) {
+		t.Fatal("stopped asking after an answer from another view")
+	}
+	ack(n, 2, 5) // with itself (its persisted state), a quorum of 3 voters
+	if !n.Quiescent() {
+		t.Fatal("still asking after a quorum of its view said it is current")
+	}
+
+	// The other way out: a member of a later view answers with the record
+	// that removed it.
+	n = restart()
+	v6 := View{Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, ID: 6,
+		Members: []Member{member(1), member(2)}}
+	if err := n.Step(Message{Type: MsgCommit, Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, View: 9,
+		From: member(2).ID, To: member(3).ID, Proposal: &v6}); err != nil {
+		t.Fatal(err)
+	}
+	n.Advance(n.Ready())
+	if n.Status() != StatusRemoved {
+		t.Fatalf("status %v after the record that removed it", n.Status())
+	}
+}

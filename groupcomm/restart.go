@@ -111,6 +111,7 @@ func Restart(cfg Config, st RestartState) (*Node, error) {
 	n.sendRejoin()
 	if n.status != StatusRemoved {
 		n.resumeCommit()
+		n.follower.confirming = true
 	}
 	return n, nil
 }
