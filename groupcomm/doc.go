@@ -120,7 +120,13 @@
 // forward, one record at a time: a member that got a record from a member
 // in a later view asks it for the next one, and does not go quiescent,
 // until it has caught up (an idle member in an old view that removed it
-// later would otherwise never speak again). A member that can no longer
+// later would otherwise never speak again). And a restarted member doubts
+// its view — even one it installed since from a member as stale as itself
+// — until a quorum of that view's voters (itself included) answer its
+// NeedView from the same view, or a later record arrives: until then it
+// asks every member of the view, backing off, and is never quiescent. A
+// member removed while it was down learns it that way even when the
+// notices of its removal went to it while it was down. A member that can no longer
 // catch up from the log (it needs a
 // view record or entries that were discarded) is removed and joins again
 // as a learner (L9).
