@@ -21,8 +21,8 @@ import (
 //   - a peer that holds state answers "exists"; it answers "fresh" as well
 //     when it started the first view in a creation round this asker took
 //     part in (the asker answered "absent" to it), has heard nothing from
-//     the asker's first incarnation since, and nothing has happened in the
-//     group (still NORMAL in the first view, nothing ordered).
+//     the asker's first incarnation since, and the group is still in its
+//     first view.
 //
 // The asker starts the first view when every peer is absent or fresh. If
 // none is fresh, all are creating now: it bootstraps. If some are fresh,
@@ -133,8 +133,19 @@ func (g *Group) freshFor(peer groupcomm.NodeID) bool {
 	if r == nil || g.cl == nil || !r.with[peer] || r.heard[peer] {
 		return false
 	}
-	in := g.cl.Core().Info()
-	return in.Status == groupcomm.StatusNormal && in.View == g.cfg.Bootstrap.ID && in.Held == g.cfg.Bootstrap.Cut
+	// Nothing else is asked of the group: entries may have been ordered
+	// and made stable, and the creator may be changing views, as long as
+	// the group is still in its first view. What makes the asker's return
+	// as incarnation 1 safe is that its first incarnation did nothing: it
+	// needs every first-view peer to vouch for that (fresh or absent), so
+	// none heard it, and it acknowledged or promised nothing that counts;
+	// it comes back RECOVERING, holding nothing, above every ballot it
+	// could have used. (This used to ask also that nothing be ordered and
+	// the creator be NORMAL: with clients submitting at once, or a lost
+	// probe making the creator suspect its peers, the two late members of
+	// a 3-member first view both joined as new incarnations, and the
+	// creator, alone in view 1, could never change views.)
+	return g.cl.Core().Info().View == g.cfg.Bootstrap.ID
 }
 
 // onProbe answers a probe, or takes an answer to this node's.
@@ -213,7 +224,10 @@ func (w *worker) finishCreate(g *Group, how createHow) {
 		return
 	}
 	h.log.Info("group created", "node", h.cfg.Node, "group", g.id, "as", name, "incarnation", cc.Self.Incarnation)
-	if how == createNow {
+	if how == createNow || how == createLate {
+		// A late starter vouches for its round too: the peers that
+		// answered "absent" to it had no state then, and what it hears
+		// from their first incarnations from now on is noted.
 		g.created = &createRound{with: g.creating.absent, heard: map[groupcomm.NodeID]bool{}}
 	}
 	g.creating = nil

@@ -42,7 +42,8 @@ type rsimParams struct {
 	lagP               float64 // cut one directed link for a while
 	joinP              float64 // a host starts running a group it did not
 	steps              int
-	segSize            int64 // the WAL segment size of the hosts' DiskStores
+	segSize            int64   // the WAL segment size of the hosts' DiskStores
+	createDropRate     float64 // message loss while the groups are created
 }
 
 func drawRsimParams(rng *rand.Rand, steps int) rsimParams {
@@ -67,6 +68,7 @@ func drawRsimParams(rng *rand.Rand, steps int) rsimParams {
 		joinP:          []float64{0, 0.005, 0.02}[rng.IntN(3)],
 		steps:          steps,
 		segSize:        []int64{512, 4096, 65536}[rng.IntN(3)],
+		createDropRate: []float64{0, 0, 0.3}[rng.IntN(3)],
 	}
 }
 
@@ -87,7 +89,13 @@ func runRacsSim(t *testing.T, seed uint64, bug string, steps int, trace bool) rs
 		s := newRacsSim(seed, p, bug, trace)
 		defer s.close()
 		s.tracef("seed %d params %+v", seed, p)
+		// Creation probes may be lost (a peer not reachable yet), while
+		// clients submit to whichever clone is up.
+		s.net.SetDropRate(p.createDropRate)
 		for i := 0; i < 500 && !s.allSettled(); i++ {
+			if p.createDropRate > 0 && s.rng.IntN(4) == 0 {
+				s.submit()
+			}
 			s.step++
 			s.updateSuspicions()
 			s.runHosts(true)

@@ -32,6 +32,9 @@ type loadReport struct {
 	Fsyncs          uint64  `json:"fsyncs,omitempty"`
 	FsyncsPerSecond float64 `json:"fsyncs_per_second,omitempty"`
 	EntriesPerFsync float64 `json:"entries_per_fsync,omitempty"`
+	// ErrorKinds counts the errors by the start of their text (up to the
+	// first colon: the sentinel).
+	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
 }
 
 // runLoad drives closed-loop clients against the groups whose sequencer
@@ -64,6 +67,8 @@ func (n *node) runLoad(ctx context.Context) loadReport {
 		st0 = n.store.Stats()
 	}
 	var ok, bad atomic.Int64
+	var kindsMu sync.Mutex
+	kinds := map[string]int64{}
 	lat := make([][]time.Duration, n.cfg.LoadClients)
 	stop := time.Now().Add(n.cfg.LoadFor)
 	start := time.Now()
@@ -81,6 +86,13 @@ func (n *node) runLoad(ctx context.Context) loadReport {
 				cancel()
 				if err != nil {
 					bad.Add(1)
+					kind := err.Error()
+					if len(kind) > 80 {
+						kind = kind[:80]
+					}
+					kindsMu.Lock()
+					kinds[kind]++
+					kindsMu.Unlock()
 					continue
 				}
 				ok.Add(1)
@@ -96,6 +108,9 @@ func (n *node) runLoad(ctx context.Context) loadReport {
 	}
 	slices.Sort(all)
 	rep.Seconds, rep.Updates, rep.Errors = el.Seconds(), ok.Load(), bad.Load()
+	if len(kinds) > 0 {
+		rep.ErrorKinds = kinds
+	}
 	rep.PerSecond = float64(rep.Updates) / el.Seconds()
 	if n.store != nil {
 		st := n.store.Stats()
