@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/replica"
@@ -48,7 +49,10 @@ func (n *node) runLoad(ctx context.Context) loadReport {
 		local = local[:0]
 		for i := 1; i <= n.cfg.Groups; i++ {
 			g, err := n.host.Group(replica.GroupID(i))
-			if err == nil && g.Info().Sequencer == g.Info().Self && g.Info().View > 0 {
+			if err != nil {
+				continue
+			}
+			if in := g.Info(); in.Sequencer == in.Self && in.View > 0 && in.Status == groupcomm.StatusNormal {
 				local = append(local, g)
 			}
 		}
