@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,9 @@ func OpenDisk(opts DiskOptions) (*DiskStore, error) {
 	if opts.BoltPath == "" || opts.WALDir == "" {
 		return nil, errors.New("replica: open disk store: BoltPath and WALDir are required")
 	}
+	if err := os.MkdirAll(filepath.Dir(opts.BoltPath), 0o700); err != nil {
+		return nil, fmt.Errorf("replica: open disk store: %w", err)
+	}
 	bs, err := OpenBolt(opts.BoltPath, BoltOptions{NoSync: opts.NoSync || opts.BoltNoSync, Timeout: opts.BoltTimeout, Logger: lg})
 	if err != nil {
 		return nil, err
@@ -152,6 +156,9 @@ func OpenDisk(opts DiskOptions) (*DiskStore, error) {
 		close(s.done)
 	} else {
 		go s.runCheckpointer()
+		if s.wal.SealedThrough() > s.ckptLSN.Load() {
+			s.ckptC <- struct{}{} // what the last run left sealed
+		}
 	}
 	lg.Info("replica: disk store opened", "bolt", opts.BoltPath, "wal", opts.WALDir, "checkpoint_lsn", s.ckptLSN.Load(), "last_lsn", s.wal.LastLSN())
 	return s, nil
@@ -306,6 +313,22 @@ func (s *DiskStore) checkpoint() error {
 		s.fail(err)
 	}
 	return err
+}
+
+// Checkpoint moves every sealed WAL segment into bbolt now and releases
+// it (the checkpointer does so on its own after each segment; this is for
+// tests and for an operator who wants the log short, e.g. before a
+// backup). A failure fails the store.
+func (s *DiskStore) Checkpoint() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return s.checkpoint()
 }
 
 func (s *DiskStore) runCheckpointer() {

@@ -34,6 +34,7 @@ type config struct {
 	LoadClients int
 	LoadFor     time.Duration
 	LoadSize    int
+	Pprof       bool
 	Demo        int
 }
 
@@ -51,7 +52,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.Transport, "transport", c.Transport, "TCP transport listen address (QS_TRANSPORT)")
 	fs.StringVar(&c.Gossip, "gossip", c.Gossip, "memberlist bind address (QS_GOSSIP)")
 	seeds := fs.String("seeds", "", "comma-separated gossip addresses to join (QS_SEEDS)")
-	fs.StringVar(&c.Data, "data", c.Data, "data directory for the bbolt file (QS_DATA)")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory for the write-ahead log and bbolt file (QS_DATA)")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP address for the node API (QS_HTTP)")
 	fs.IntVar(&c.Groups, "groups", c.Groups, "number of kv groups to host (QS_GROUPS)")
 	members := fs.String("members", "", "comma-separated node ids of every group's first view (QS_MEMBERS)")
@@ -63,6 +64,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.LoadClients, "load-clients", 0, "run this many closed-loop clients against local sequencer groups (QS_LOAD_CLIENTS)")
 	fs.DurationVar(&c.LoadFor, "load-for", 10*time.Second, "how long the built-in load runs (QS_LOAD_FOR)")
 	fs.IntVar(&c.LoadSize, "load-size", c.LoadSize, "update payload bytes for the built-in load (QS_LOAD_SIZE)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the HTTP address (QS_PPROF)")
 	fs.IntVar(&c.Demo, "demo", 0, "run an in-process demo cluster of this many nodes on loopback (QS_DEMO)")
 	// Environment twins: set flags not given on the command line.
 	set := map[string]bool{}

@@ -6,9 +6,10 @@
 //
 // Append writes one frame — a CRC-32C, a length, an LSN and the payload —
 // at the end of the active segment with one write and makes it durable
-// with one fdatasync. Segments are created ahead of time at their full
-// size, zero-filled and synced, under a temporary name renamed into place
-// with the directory synced; a frame written into one therefore changes no
+// with one fdatasync. Segments are created ahead of time (on a goroutine,
+// while the one before fills its second half) at their full size,
+// zero-filled and synced a few MiB at a time, under a temporary name
+// renamed into place with the directory synced; a frame written into one therefore changes no
 // file metadata, and its fdatasync writes data blocks only. A frame that
 // does not fit goes to the next segment; one larger than a segment gets a
 // segment of its own, which grows. Append is serialised and never writes

@@ -133,9 +133,6 @@ func Open(opts Options, from uint64) (*Log, error) {
 		l.closeFiles()
 		return nil, fmt.Errorf("wal: open %s: %w", opts.Dir, err)
 	}
-	if !opts.InlinePrealloc {
-		l.prepareSpareLocked()
-	}
 	return l, nil
 }
 
@@ -368,6 +365,12 @@ func (l *Log) Append(payload []byte) (uint64, error) {
 	}
 	act.last, act.end = lsn, l.off+n
 	l.off += n
+	if !l.opts.InlinePrealloc && l.off > l.opts.SegmentSize/2 {
+		// The next segment is made while this one fills its second half:
+		// not at once, so that a node that starts does not write a whole
+		// segment of zeros beside its first syncs.
+		l.prepareSpareLocked()
+	}
 	l.lastLSN = lsn
 	l.appends.Add(1)
 	l.bytes.Add(uint64(n))
@@ -399,9 +402,6 @@ func (l *Log) rollLocked(index uint64) error {
 	}
 	l.active, l.off = f, segmentHeaderLen
 	l.segs = append(l.segs, &segment{index: index, name: filepath.Join(l.opts.Dir, segmentName(index)), firstLSN: l.lastLSN + 1, last: l.lastLSN, end: segmentHeaderLen})
-	if !l.opts.InlinePrealloc {
-		l.prepareSpareLocked()
-	}
 	return nil
 }
 
@@ -442,6 +442,13 @@ func (l *Log) createSegment(index uint64) (File, error) {
 		n := min(int64(len(zeros)), l.opts.SegmentSize-off)
 		if _, err := f.WriteAt(zeros[:n], off); err != nil {
 			return fail(err)
+		}
+		if (off+n)%(4<<20) < int64(len(zeros)) && off+n < l.opts.SegmentSize {
+			// Sync every 4 MiB: one flush of a whole segment would queue
+			// the log's own fdatasyncs behind it.
+			if err := l.sync(f); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	if err := l.sync(f); err != nil {
