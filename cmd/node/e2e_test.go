@@ -145,6 +145,12 @@ func TestProcessesSurviveKillAndPause(t *testing.T) {
 		t.Fatalf("%d acknowledged updates missing", missing)
 	}
 	t.Logf("%d acknowledged updates present on all 5 processes", len(acked))
+	for id := 1; id <= nodes; id++ {
+		d, ok := c.status(id)
+		if !ok || d.Store == nil || d.Store.Fsyncs == 0 || d.Store.Error != "" {
+			t.Fatalf("node %d: /status says of its store %+v (ok %v): want fsyncs and no error", id, d.Store, ok)
+		}
+	}
 }
 
 type procCluster struct {
@@ -272,6 +278,10 @@ type statusDoc struct {
 		Applied   uint64 `json:"applied"`
 		Restoring bool   `json:"restoring"`
 	} `json:"groups"`
+	Store *struct {
+		Fsyncs uint64 `json:"fsyncs"`
+		Error  string `json:"error"`
+	} `json:"store"`
 }
 
 func (c *procCluster) status(id int) (statusDoc, bool) {

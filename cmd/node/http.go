@@ -143,7 +143,29 @@ func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
 		}
 		out = append(out, st)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.ID, "groups": out, "members": n.memberList()})
+	resp := map[string]any{"node": n.cfg.ID, "groups": out, "members": n.memberList()}
+	if n.store != nil {
+		resp["store"] = n.storeStatus()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// storeStatus is what /status says of the durable store: its files, its
+// fsyncs and what they carried, its checkpoints, and its failure if any.
+func (n *node) storeStatus() map[string]any {
+	st := n.store.Stats()
+	bp, wd := n.store.Paths()
+	out := map[string]any{
+		"bolt": bp, "wal": wd, "fsyncs": st.Writes, "entries": st.Entries, "wal_bytes": st.Bytes,
+		"sync_seconds": st.SyncTime.Seconds(), "checkpoints": st.Checkpoints, "wal_segments": st.Segments,
+	}
+	if st.Writes > 0 {
+		out["entries_per_fsync"] = float64(st.Entries) / float64(st.Writes)
+	}
+	if err := n.store.Err(); err != nil {
+		out["error"] = err.Error()
+	}
+	return out
 }
 
 func (n *node) handleReady(w http.ResponseWriter, _ *http.Request) {
