@@ -53,6 +53,12 @@ type Config struct {
 	// SnapshotEvery: a Disk group persists a snapshot of its state after
 	// this many applied updates and truncates its log. Default 10000.
 	SnapshotEvery uint64
+	// DisableSnapshotAmortization makes a group snapshot after every
+	// SnapshotEvery updates whatever their size. By default it also waits
+	// until the updates since the last snapshot carry as many bytes as
+	// that snapshot (clone.Config.AmortizeSnapshots): a growing state then
+	// costs no more to snapshot, per byte updated, than a small one.
+	DisableSnapshotAmortization bool
 	// LogTail is how many entries below a snapshot stay in the log, so a
 	// lagging member can still fetch them. Default 1000.
 	LogTail uint64

@@ -213,7 +213,8 @@ func (h *Host) coreConfig(gc GroupConfig) groupcomm.Config {
 func (h *Host) cloneConfig(gc GroupConfig) clone.Config {
 	return clone.Config{Group: gc.Group, Durable: gc.Durability == Disk && h.cfg.Store != nil,
 		StateMachine: gc.StateMachine, SnapshotEvery: h.cfg.SnapshotEvery, LogTail: h.cfg.LogTail,
-		MaxLogLag: h.cfg.MaxLogLag, IdempotencyWindow: h.cfg.IdempotencyWindow}
+		MaxLogLag: h.cfg.MaxLogLag, IdempotencyWindow: h.cfg.IdempotencyWindow,
+		AmortizeSnapshots: !h.cfg.DisableSnapshotAmortization}
 }
 
 // startClone creates the group's clone from what the store holds: a

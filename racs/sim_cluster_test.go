@@ -292,6 +292,9 @@ func (s *racsSim) start(sh *simHost) {
 	cfg.Core.Knobs = &s.knobs
 	cfg.ChunkSize = 64
 	cfg.SnapshotEvery, cfg.LogTail = s.p.snapEvery, s.p.logTail
+	// Snapshot by count alone: the simulation wants many snapshots of its
+	// small states (when to snapshot is a policy; any moment must be safe).
+	cfg.DisableSnapshotAmortization = true
 	cfg.MaxLogLag = 1 << 20 // the log keeps what a lagging member lacks
 	if s.trace != nil {
 		cfg.Logger = s.logger

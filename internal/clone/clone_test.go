@@ -3,6 +3,7 @@ package clone
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
@@ -20,7 +21,9 @@ type soloClone struct {
 	applied []Applied
 }
 
-func newSolo(t *testing.T) *soloClone {
+func newSolo(t *testing.T) *soloClone { return newSoloWith(t, false) }
+
+func newSoloWith(t *testing.T, amortize bool) *soloClone {
 	t.Helper()
 	cc := groupcomm.DefaultConfig()
 	cc.Cluster, cc.Group, cc.GroupIncarnation = 1, 1, 1
@@ -28,7 +31,7 @@ func newSolo(t *testing.T) *soloClone {
 	v := groupcomm.View{Cluster: 1, Group: 1, GroupIncarnation: 1, ID: 1,
 		Members: []groupcomm.Member{{ID: cc.Self, Role: groupcomm.Voter}}}
 	s := &soloClone{t: t, sm: &simcheck.DigestMachine{}, store: replica.NewMemStore()}
-	cl, err := Bootstrap(Config{Group: 1, Durable: true, StateMachine: s.sm, SnapshotEvery: 2, LogTail: 1}, cc, v)
+	cl, err := Bootstrap(Config{Group: 1, Durable: true, StateMachine: s.sm, SnapshotEvery: 2, LogTail: 1, AmortizeSnapshots: amortize}, cc, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +191,37 @@ func TestSnapshotCompactsAndRestartReplays(t *testing.T) {
 	}
 	if r.sm.Digest() != want || cl.Applied().Seq != wantAt.Seq {
 		t.Fatalf("restart: digest %x at %v, want %x at %v", r.sm.Digest(), cl.Applied(), want, wantAt)
+	}
+}
+
+// With AmortizeSnapshots a clone waits, beyond SnapshotEvery updates,
+// until the updates since its last snapshot carry as many bytes as that
+// snapshot: small updates to a big state snapshot rarely, big ones as
+// often as the count allows.
+func TestAmortizedSnapshots(t *testing.T) {
+	snapshots := func(amortize bool, update string, n int) int {
+		s := newSoloWith(t, amortize)
+		count := 0
+		var last groupcomm.Viewstamp
+		for i := 0; i < n; i++ {
+			s.submit("", update)
+			if st, _ := s.store.Load(1); st.Snapshot != nil && st.Snapshot.Pos != last {
+				last = st.Snapshot.Pos
+				count++
+			}
+		}
+		return count
+	}
+	// The DigestMachine's snapshot is a few dozen bytes; the idempotency
+	// table adds nothing here (no keys).
+	if got := snapshots(false, "u", 40); got != 20 {
+		t.Fatalf("count only: %d snapshots in 40 one-byte updates, want 20 (every 2)", got)
+	}
+	small := snapshots(true, "u", 40)
+	if small == 0 || small >= 10 {
+		t.Fatalf("amortized: %d snapshots in 40 one-byte updates, want a few (each waits for its own size in updates)", small)
+	}
+	if big := snapshots(true, strings.Repeat("x", 1000), 40); big != 20 {
+		t.Fatalf("amortized: %d snapshots in 40 1000-byte updates, want 20 (the count rules)", big)
 	}
 }

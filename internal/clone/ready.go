@@ -40,8 +40,9 @@ type Applied struct {
 // every clone. fn, if not nil, sees each delivery after it was applied (the
 // Delivery is rd's: copy what must outlive Advance).
 //
-// A durable clone snapshots its state every SnapshotEvery updates, between
-// two Applies; Apply then returns the write that persists the snapshot and
+// A durable clone snapshots its state every SnapshotEvery updates (and,
+// with AmortizeSnapshots, once those carry as many bytes as the last
+// snapshot), between two Applies; Apply then returns the write that persists the snapshot and
 // compacts the log below it. The caller persists it (alone or with other
 // writes) before the next Apply; losing it loses nothing, since the log
 // still holds what it covers.
@@ -57,11 +58,13 @@ func (c *Clone) Apply(rd *groupcomm.Ready, fn func(Applied)) *replica.GroupWrite
 		}
 		c.applied = d.VS
 		c.sinceSnap++
+		c.sinceSnapBytes += uint64(len(d.Payload))
 		if fn != nil {
 			fn(a)
 		}
 	}
-	if c.cfg.Durable && c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery {
+	if c.cfg.Durable && c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery &&
+		(!c.cfg.AmortizeSnapshots || c.sinceSnapBytes >= c.lastSnapBytes) {
 		return c.snapshotWrite()
 	}
 	return nil
@@ -105,7 +108,7 @@ func (c *Clone) snapshotWrite() *replica.GroupWrite {
 	if err != nil {
 		return nil // the log still holds everything; try again later
 	}
-	c.sinceSnap = 0
+	c.sinceSnap, c.sinceSnapBytes, c.lastSnapBytes = 0, 0, uint64(len(data))
 	pos := c.applied
 	return &replica.GroupWrite{Group: c.cfg.Group, CompactTo: c.compactTo(pos),
 		Snapshot: &replica.Snapshot{Pos: pos, Dedup: c.core.Dedup(), Data: data}}

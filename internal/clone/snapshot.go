@@ -62,7 +62,7 @@ func (c *Clone) InstallSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) (w 
 		return replica.GroupWrite{}, false, err
 	}
 	c.applied = pos
-	c.sinceSnap = 0
+	c.sinceSnap, c.sinceSnapBytes, c.lastSnapBytes = 0, 0, uint64(len(data))
 	if !c.cfg.Durable {
 		return replica.GroupWrite{}, false, nil
 	}
