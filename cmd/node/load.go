@@ -33,8 +33,8 @@ type loadReport struct {
 	Fsyncs          uint64  `json:"fsyncs,omitempty"`
 	FsyncsPerSecond float64 `json:"fsyncs_per_second,omitempty"`
 	EntriesPerFsync float64 `json:"entries_per_fsync,omitempty"`
-	// ErrorKinds counts the errors by the start of their text (up to the
-	// first colon: the sentinel).
+	// ErrorKinds counts the errors by the first 80 bytes of their text
+	// (the sentinels and the first cause).
 	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
 }
 
