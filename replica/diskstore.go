@@ -32,7 +32,8 @@ import (
 // releases the segment. Open loads bbolt, then replays the frames after
 // its LSN. A checkpoint runs on a goroutine of its own, off the write
 // path (DiskOptions.InlineCheckpoint runs it inside Write, for
-// deterministic simulations). A file a BoltStore wrote opens as a
+// deterministic simulations); Checkpoint runs one at once, and Open
+// schedules one when the last run left sealed segments behind. A file a BoltStore wrote opens as a
 // DiskStore checkpoint at LSN 0, so a node upgrades in place.
 //
 // Departure from the issue that asked for this store: it asked for
