@@ -438,17 +438,19 @@ func (l *Log) createSegment(index uint64) (File, error) {
 		return fail(err)
 	}
 	zeros := make([]byte, 1<<20)
+	unsynced := int64(0)
 	for off := int64(segmentHeaderLen); off < l.opts.SegmentSize; off += int64(len(zeros)) {
 		n := min(int64(len(zeros)), l.opts.SegmentSize-off)
 		if _, err := f.WriteAt(zeros[:n], off); err != nil {
 			return fail(err)
 		}
-		if (off+n)%(4<<20) < int64(len(zeros)) && off+n < l.opts.SegmentSize {
+		if unsynced += n; unsynced >= 4<<20 {
 			// Sync every 4 MiB: one flush of a whole segment would queue
 			// the log's own fdatasyncs behind it.
 			if err := l.sync(f); err != nil {
 				return fail(err)
 			}
+			unsynced = 0
 		}
 	}
 	if err := l.sync(f); err != nil {
