@@ -175,13 +175,13 @@ func (c *tcluster) start(id groupcomm.NodeID, contacts []groupcomm.NodeID) *racs
 	}
 	var h *racs.Host
 	var hmu sync.Mutex
-	deliver := func(p racs.Packet) {
+	deliver := func(ps []racs.Packet) {
 		hmu.Lock()
 		hh := h
 		hmu.Unlock()
 		if hh != nil {
 			c.notify()
-			hh.Deliver(p)
+			hh.DeliverBatch(ps)
 		}
 	}
 	var tr racs.Transport

@@ -58,7 +58,8 @@ type Group struct {
 	created        *createRound // set once this node started the first view in a creation round
 	inBatch        bool
 	advancePending bool
-	idleTicks      uint64 // ticks skipped while quiescent
+	ticking        bool   // on the worker's tick list (worker.active)
+	quietFrom      uint64 // the first worker tick skipped while quiescent
 	lastContact    uint64 // the core's LastContact when last seen
 	contactSeen    bool
 	contactAt      int64 // Host.mono when lastContact moved

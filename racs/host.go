@@ -17,11 +17,11 @@ import (
 // durable writes (one fsync for every group writing at the same moment).
 // An idle group costs nothing: quiescent groups are not ticked.
 type Host struct {
-	cfg     Config
-	log     *slog.Logger
-	workers []*worker
-	ticker  *time.Ticker
-	commitC chan *commitReq
+	cfg      Config
+	log      *slog.Logger
+	workers  []*worker
+	tickWake chan struct{} // a worker wants ticks again (ticker.go)
+	commitC  chan *commitReq
 
 	mu struct {
 		sync.Mutex
@@ -58,13 +58,14 @@ func newHost(cfg Config, manual bool) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger, commitC: make(chan *commitReq, 1024), stop: make(chan struct{}), manual: manual,
-		started: time.Now()}
+		tickWake: make(chan struct{}, 1),
+		started:  time.Now()}
 	h.mu.groups = map[replica.GroupID]*Group{}
 	h.mu.suspected = map[groupcomm.NodeID]bool{}
 	h.incs = wallIncarnation
 	h.seedBase = func() uint64 { return uint64(time.Now().UnixNano()) }
 	for range cfg.Workers {
-		w := &worker{host: h, events: make(chan any, 4096), groups: map[replica.GroupID]*Group{}, done: make(chan struct{})}
+		w := &worker{host: h, index: len(h.workers), events: make(chan any, 4096), groups: map[replica.GroupID]*Group{}, done: make(chan struct{})}
 		h.workers = append(h.workers, w)
 	}
 	return h, nil
@@ -81,7 +82,6 @@ func (h *Host) newIncarnation() uint64 { return h.incs() }
 // start runs the workers, the ticker and the committer.
 func (h *Host) start() {
 	cfg := h.cfg
-	h.ticker = time.NewTicker(cfg.TickInterval)
 	ticks := make([]chan time.Time, cfg.Workers)
 	for i, w := range h.workers {
 		ticks[i] = make(chan time.Time, 1)
@@ -89,22 +89,7 @@ func (h *Host) start() {
 		go func() { defer h.wg.Done(); w.run(ticks[i], h.stop) }()
 	}
 	h.wg.Add(2)
-	go func() {
-		defer h.wg.Done()
-		for {
-			select {
-			case t := <-h.ticker.C:
-				for _, c := range ticks {
-					select {
-					case c <- t:
-					default: // the worker is behind: skip a tick
-					}
-				}
-			case <-h.stop:
-				return
-			}
-		}
-	}()
+	go func() { defer h.wg.Done(); h.runTicker(ticks) }()
 	go func() { defer h.wg.Done(); h.runCommitter() }()
 }
 
@@ -125,7 +110,6 @@ func (h *Host) Close() error {
 		}
 		return nil
 	}
-	h.ticker.Stop()
 	close(h.stop)
 	h.wg.Wait()
 	return nil
@@ -280,6 +264,41 @@ func (h *Host) Deliver(p Packet) {
 	case <-g.w.done:
 	default:
 		// The worker is overloaded: drop; the protocol resends.
+	}
+}
+
+// DeliverBatch hands packets to their groups' workers: one event per
+// worker for the whole batch, however many groups it names (a receiver
+// hands a bundle to the workers in one step). ps is not retained.
+func (h *Host) DeliverBatch(ps []Packet) {
+	if len(ps) == 1 {
+		h.Deliver(ps[0])
+		return
+	}
+	per := make([][]Packet, len(h.workers))
+	h.mu.Lock()
+	if h.mu.closed {
+		h.mu.Unlock()
+		return
+	}
+	for _, p := range ps {
+		if g := h.mu.groups[p.Group]; g != nil {
+			i := g.w.index
+			per[i] = append(per[i], p)
+		}
+	}
+	h.mu.Unlock()
+	for i, b := range per {
+		if len(b) == 0 {
+			continue
+		}
+		w := h.workers[i]
+		select {
+		case w.events <- b:
+		case <-w.done:
+		default:
+			// The worker is overloaded: drop; the protocol resends.
+		}
 	}
 }
 

@@ -274,9 +274,9 @@ func (s *racsSim) start(sh *simHost) {
 		return nil
 	}
 	var h *racs.Host
-	deliver := func(p racs.Packet) {
+	deliver := func(ps []racs.Packet) {
 		if h != nil {
-			h.Deliver(p)
+			h.DeliverBatch(ps)
 		}
 	}
 	var tr racs.Transport

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
@@ -18,11 +19,20 @@ import (
 // worker waiting at that moment) → send → apply → Advance.
 type worker struct {
 	host   *Host
-	events chan any // *request, Packet, suspicion, *Group (add)
+	index  int      // in host.workers
+	events chan any // *request, Packet, []Packet, suspicion, *Group (add)
 	groups map[replica.GroupID]*Group
-	order  []*Group
+	order  []*Group // every group, in the order added
 	dirty  []*Group
-	done   chan struct{}
+	// active are the groups that tick: not quiescent, or with ghosts,
+	// transfers or a creation under way; ticks counts this worker's ticks.
+	active []*Group
+	ticks  uint64
+	// nGroups and nTicking publish len(order) and len(active) (Stats).
+	nGroups, nTicking atomic.Int32
+	// wantTicks: the tick list is not empty (ticker.go).
+	wantTicks atomic.Bool
+	done      chan struct{}
 }
 
 type suspicion struct {
@@ -76,31 +86,57 @@ func (w *worker) drainEvents() {
 // ticked (an idle group costs nothing): its ticks are counted and handed
 // over at once when something arrives.
 func (w *worker) tick() {
-	for _, g := range w.order {
-		if len(g.ghosts) > 0 {
-			g.tickGhosts()
-			w.markDirty(g)
-		}
-		if g.creating != nil && !g.stopped.Load() {
-			g.tickCreate()
+	w.ticks++
+	w.now()
+	kept := w.active[:0]
+	for _, g := range w.active {
+		if w.tickGroup(g) {
+			kept = append(kept, g)
 			continue
 		}
-		if g.cl == nil || g.stopped.Load() {
-			continue
-		}
-		core := g.cl.Core()
-		if len(g.outXfer) == 0 && core.Quiescent() {
-			g.idleTicks++ // "any" freshness ages by the clock (freshness.go)
-			continue
-		}
-		g.wake()
-		core.Tick()
-		g.tickTransfers()
-		g.refreshFreshness()
-		if core.HasReady() {
-			w.markDirty(g)
-		}
+		// Quiescent: off the tick list until something reaches it (wake);
+		// this tick is the first it skips.
+		g.ticking, g.quietFrom = false, w.ticks
 	}
+	clear(w.active[len(kept):])
+	w.active = kept
+	if len(kept) == 0 {
+		w.wantTicks.Store(false)
+	}
+	w.nGroups.Store(int32(len(w.order)))
+	w.nTicking.Store(int32(len(w.active)))
+}
+
+// tickGroup runs one tick of g and reports whether g needs the next one.
+// A quiescent group does not: the cost of a tick is the number of groups
+// with something in flight, not the number hosted (issue: many groups,
+// one cost; racs/doc.go).
+func (w *worker) tickGroup(g *Group) bool {
+	if len(g.ghosts) > 0 {
+		g.tickGhosts()
+		w.markDirty(g)
+	}
+	if g.creating != nil && !g.stopped.Load() {
+		g.tickCreate()
+		return true
+	}
+	if g.stopped.Load() {
+		return len(g.ghosts) > 0
+	}
+	if g.cl == nil {
+		return true
+	}
+	core := g.cl.Core()
+	if len(g.outXfer) == 0 && len(g.ghosts) == 0 && core.Quiescent() {
+		return false
+	}
+	core.Tick()
+	g.tickTransfers()
+	g.refreshFreshness()
+	if core.HasReady() {
+		w.markDirty(g)
+	}
+	return true
 }
 
 func (w *worker) markDirty(g *Group) {
@@ -112,6 +148,7 @@ func (w *worker) handle(ev any) {
 	case *Group:
 		w.groups[e.id] = e
 		w.order = append(w.order, e)
+		w.activate(e)
 		if e.creating != nil {
 			e.sendProbes()
 		}
@@ -134,42 +171,12 @@ func (w *worker) handle(ev any) {
 			g.cl.Core().ReadIndex(e.readID)
 		}
 		w.markDirty(g)
+	case []Packet:
+		for _, p := range e {
+			w.handlePacket(p)
+		}
 	case Packet:
-		g := w.groups[e.Group]
-		if g == nil {
-			return
-		}
-		if e.Msg != nil {
-			if gh := g.ghostFor(e.Msg); gh != nil {
-				gh.core.Step(*e.Msg)
-				gh.dirty = true
-				w.markDirty(g)
-				return
-			}
-		}
-		if g.stopped.Load() {
-			return
-		}
-		if e.Probe != nil {
-			w.onProbe(g, e.From, e.Probe)
-			return
-		}
-		if g.cl == nil {
-			return // being created: the senders resend
-		}
-		g.wake()
-		switch {
-		case e.Msg != nil:
-			g.noteHeard(e.Msg.From)
-			if err := g.cl.Core().Step(*e.Msg); err != nil {
-				w.host.log.Debug("bad message", "group", g.id, "err", err)
-			}
-		case e.Chunk != nil:
-			g.onChunk(e.From, e.Chunk)
-		case e.ChunkAck != nil:
-			g.onChunkAck(e.From, e.ChunkAck)
-		}
-		w.markDirty(g)
+		w.handlePacket(e)
 	case suspicion:
 		for _, g := range w.order {
 			if g.cl != nil {
@@ -179,6 +186,45 @@ func (w *worker) handle(ev any) {
 			}
 		}
 	}
+}
+
+// handlePacket steps the packet's group (or its ghost, or its creation).
+func (w *worker) handlePacket(e Packet) {
+	g := w.groups[e.Group]
+	if g == nil {
+		return
+	}
+	if e.Msg != nil {
+		if gh := g.ghostFor(e.Msg); gh != nil {
+			gh.core.Step(*e.Msg)
+			gh.dirty = true
+			w.markDirty(g)
+			return
+		}
+	}
+	if g.stopped.Load() {
+		return
+	}
+	if e.Probe != nil {
+		w.onProbe(g, e.From, e.Probe)
+		return
+	}
+	if g.cl == nil {
+		return // being created: the senders resend
+	}
+	g.wake()
+	switch {
+	case e.Msg != nil:
+		g.noteHeard(e.Msg.From)
+		if err := g.cl.Core().Step(*e.Msg); err != nil {
+			w.host.log.Debug("bad message", "group", g.id, "err", err)
+		}
+	case e.Chunk != nil:
+		g.onChunk(e.From, e.Chunk)
+	case e.ChunkAck != nil:
+		g.onChunkAck(e.From, e.ChunkAck)
+	}
+	w.markDirty(g)
 }
 
 func (w *worker) reply(r *request, err error) {
@@ -454,12 +500,16 @@ func (w *worker) stopAll(err error) {
 	}
 }
 
-// wake hands a quiescent group the ticks it skipped, before anything else
-// reaches its core.
+// wake puts a quiescent group back on its worker's tick list and hands
+// its core the ticks it skipped, before anything else reaches the core.
 func (g *Group) wake() {
-	if g.idleTicks > 0 {
-		g.cl.Core().Elapse(g.idleTicks)
-		g.idleTicks = 0
+	if g.ticking {
+		return
+	}
+	w := g.w
+	w.activate(g)
+	if g.cl != nil && !g.stopped.Load() {
+		g.cl.Core().Elapse(w.now() - g.quietFrom + 1)
 	}
 }
 

@@ -148,12 +148,12 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 	// Transport: one TCP connection per pair of nodes for every group.
 	var hmu sync.Mutex
 	var h *racs.Host
-	deliver := func(p racs.Packet) {
+	deliver := func(ps []racs.Packet) {
 		hmu.Lock()
 		hh := h
 		hmu.Unlock()
 		if hh != nil {
-			hh.Deliver(p)
+			hh.DeliverBatch(ps)
 		}
 	}
 	tc := tcp.DefaultConfig()

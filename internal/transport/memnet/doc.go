@@ -17,8 +17,10 @@
 // blocks. When a queue is full the packet is dropped and counted
 // (Stats.DroppedFull), as a real transport drops under pressure.
 //
-// The delivery goroutine hands packets to the node's deliver func one at a
-// time, in order of arrival at the destination: deliver is never called
+// The delivery goroutine hands packets to the node's deliver func in
+// batches (every packet due when it wakes, as a TCP receiver hands on the
+// frames one read brought), in order of arrival at the destination:
+// deliver is never called
 // concurrently for one node, so a receiver sees a single-threaded stream.
 // Without delay, arrival order is send order, so the packets of one sender
 // (one goroutine) reach a destination in the order it sent them, as over a

@@ -122,7 +122,7 @@ type node struct {
 	inc atomic.Uint64
 
 	mu      sync.Mutex
-	deliver func(racs.Packet) // nil while crashed
+	deliver func([]racs.Packet) // nil while crashed
 	q       queue
 	seq     uint64
 }
@@ -156,12 +156,13 @@ func New(cfg Config) *Network {
 }
 
 // Endpoint registers node id and returns the transport it sends with.
-// Packets sent to id are handed to deliver, one at a time, from id's
-// delivery goroutine (see the package doc); deliver may call Send and the
+// Packets sent to id are handed to deliver from id's delivery goroutine,
+// every packet due at that moment in one call, in due order (deliver must
+// not retain the slice; Each adapts a per-packet func) (see the package doc); deliver may call Send and the
 // fault controls, but not Close. Endpoint panics if id is already
 // registered (use Restart) or deliver is nil. After Close it returns an
 // endpoint that drops everything.
-func (w *Network) Endpoint(id groupcomm.NodeID, deliver func(racs.Packet)) racs.Transport {
+func (w *Network) Endpoint(id groupcomm.NodeID, deliver func([]racs.Packet)) racs.Transport {
 	if deliver == nil {
 		panic("memnet: nil deliver func")
 	}
@@ -183,7 +184,7 @@ func (w *Network) Endpoint(id groupcomm.NodeID, deliver func(racs.Packet)) racs.
 // Crash stops node id: the packets queued for it are discarded, and until
 // Restart everything sent to it or from any of its endpoints is dropped.
 // A deliver call already in progress is not waited for (Crash may be
-// called from a deliver func); at most the packet it carries reaches the
+// called from a deliver func); at most the packets it carries reach the
 // old deliver func after Crash returns. Crash of a crashed node does
 // nothing; Crash panics if id was never registered.
 func (w *Network) Crash(id groupcomm.NodeID) {
@@ -215,7 +216,7 @@ func (w *Network) crashLocked(n *node) {
 // dead. Restarting a node that is up crashes it first. Restart panics if
 // id was never registered or deliver is nil. After Close it returns an
 // endpoint that drops everything.
-func (w *Network) Restart(id groupcomm.NodeID, deliver func(racs.Packet)) racs.Transport {
+func (w *Network) Restart(id groupcomm.NodeID, deliver func([]racs.Packet)) racs.Transport {
 	if deliver == nil {
 		panic("memnet: nil deliver func")
 	}
@@ -506,18 +507,15 @@ func (n *node) run() {
 		n.mu.Unlock()
 
 		if len(batch) > 0 {
-			for i, p := range batch {
-				if w.closing.Load() || n.inc.Load() != inc {
-					// Crashed or closed since the batch was taken: the
-					// rest is lost with the node.
-					rest := uint64(len(batch) - i)
-					w.dropDown.Add(rest)
-					w.pending.Add(-int64(rest))
-					break
-				}
-				w.delivered.Add(1)
-				w.pending.Add(-1)
-				deliver(p)
+			if w.closing.Load() || n.inc.Load() != inc {
+				// Crashed or closed since the batch was taken: it is
+				// lost with the node.
+				w.dropDown.Add(uint64(len(batch)))
+				w.pending.Add(-int64(len(batch)))
+			} else {
+				w.delivered.Add(uint64(len(batch)))
+				w.pending.Add(-int64(len(batch)))
+				deliver(batch)
 			}
 			clear(batch)
 			batch = batch[:0]
@@ -540,6 +538,15 @@ func (n *node) run() {
 		case <-w.done:
 			timer.Stop()
 			return
+		}
+	}
+}
+
+// Each adapts a per-packet deliver func to Endpoint and Restart.
+func Each(deliver func(racs.Packet)) func([]racs.Packet) {
+	return func(ps []racs.Packet) {
+		for _, p := range ps {
+			deliver(p)
 		}
 	}
 }

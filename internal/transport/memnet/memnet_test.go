@@ -71,11 +71,11 @@ func TestInOrderPerSender(t *testing.T) {
 		const senders, per = 4, 3000
 		const dst = groupcomm.NodeID(senders + 1)
 		rx := &got{t: t}
-		w.Endpoint(dst, rx.deliver)
+		w.Endpoint(dst, Each(rx.deliver))
 		var wg sync.WaitGroup
 		for s := range senders {
 			from := groupcomm.NodeID(s + 1)
-			ep := w.Endpoint(from, func(racs.Packet) {})
+			ep := w.Endpoint(from, Each(func(racs.Packet) {}))
 			wg.Go(func() {
 				var batch []racs.Packet
 				for i := range per {
@@ -115,7 +115,7 @@ func mesh(t *testing.T, w *Network, n int) ([]racs.Transport, []*got) {
 	rx := make([]*got, n+1)
 	for i := 1; i <= n; i++ {
 		rx[i] = &got{t: t}
-		eps[i] = w.Endpoint(groupcomm.NodeID(i), rx[i].deliver)
+		eps[i] = w.Endpoint(groupcomm.NodeID(i), Each(rx[i].deliver))
 	}
 	return eps, rx
 }
@@ -447,7 +447,7 @@ func TestCrashRestart(t *testing.T) {
 		// The restarted node talks through its new endpoint; the old one
 		// stays dead.
 		rx2 := &got{t: t}
-		ep2 := w.Restart(2, rx2.deliver)
+		ep2 := w.Restart(2, Each(rx2.deliver))
 		sendSeq(eps[1], 3)
 		ep2.Send([]racs.Packet{pkt(2, 1, 0)})
 		eps[2].Send([]racs.Packet{pkt(2, 1, 1)})
@@ -463,7 +463,7 @@ func TestCrashRestart(t *testing.T) {
 		// Restarting a live node crashes it first: its queue is lost.
 		sendSeq(eps[1], 4)
 		rx3 := &got{t: t}
-		w.Restart(2, rx3.deliver)
+		w.Restart(2, Each(rx3.deliver))
 		time.Sleep(20 * time.Millisecond)
 		synctest.Wait()
 		if rx2.len() != 3 || rx3.len() != 0 {
@@ -473,23 +473,26 @@ func TestCrashRestart(t *testing.T) {
 	})
 }
 
-// A node that crashes itself from its deliver func gets nothing more, even
-// packets already taken off its queue.
+// A node that crashes itself from its deliver func gets nothing more: the
+// batch in hand is the last it sees.
 func TestCrashFromDeliver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := New(DefaultConfig())
 		defer w.Close()
-		var calls atomic.Int32
-		w.Endpoint(2, func(racs.Packet) {
+		var calls, got atomic.Int32
+		w.Endpoint(2, func(ps []racs.Packet) {
 			calls.Add(1)
+			got.Add(int32(len(ps)))
 			w.Crash(2)
 		})
-		ep1 := w.Endpoint(1, func(racs.Packet) {})
+		ep1 := w.Endpoint(1, Each(func(racs.Packet) {}))
 		ep1.Send([]racs.Packet{pkt(1, 2, 0), pkt(1, 2, 1), pkt(1, 2, 2), pkt(1, 2, 3), pkt(1, 2, 4)})
 		synctest.Wait()
+		ep1.Send([]racs.Packet{pkt(1, 2, 5), pkt(1, 2, 6)})
+		synctest.Wait()
 		s := w.Stats()
-		if calls.Load() != 1 || s.Delivered != 1 || s.DroppedDown != 4 {
-			t.Errorf("deliver called %d times; stats %+v", calls.Load(), s)
+		if calls.Load() != 1 || got.Load() != 5 || s.Delivered != 5 || s.DroppedDown != 2 {
+			t.Errorf("deliver called %d times with %d packets; stats %+v", calls.Load(), got.Load(), s)
 		}
 		balanced(t, s)
 	})
@@ -517,8 +520,8 @@ func TestQueueFull(t *testing.T) {
 		w.SetDelay(0, 0)
 		unblock := make(chan struct{})
 		var n3 atomic.Int32
-		w.Endpoint(3, func(racs.Packet) {
-			n3.Add(1)
+		w.Endpoint(3, func(ps []racs.Packet) {
+			n3.Add(int32(len(ps)))
 			<-unblock
 		})
 		ep := eps[1]
@@ -548,7 +551,7 @@ func TestSendFromDeliver(t *testing.T) {
 		var eps [3]racs.Transport
 		var hops [3]atomic.Int32
 		for id := 1; id <= 2; id++ {
-			eps[id] = w.Endpoint(groupcomm.NodeID(id), func(p racs.Packet) {
+			eps[id] = w.Endpoint(groupcomm.NodeID(id), Each(func(p racs.Packet) {
 				hops[id].Add(1)
 				if p.Group < rounds {
 					// Bounce to the other node and to ourselves.
@@ -557,7 +560,7 @@ func TestSendFromDeliver(t *testing.T) {
 						eps[id].Send([]racs.Packet{pkt(p.To, p.To, rounds)})
 					}
 				}
-			})
+			}))
 		}
 		eps[1].Send([]racs.Packet{pkt(1, 2, 0)})
 		synctest.Wait()
@@ -575,7 +578,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	const n = 20
 	eps := make([]racs.Transport, n+1)
 	for i := 1; i <= n; i++ {
-		eps[i] = w.Endpoint(groupcomm.NodeID(i), func(racs.Packet) {})
+		eps[i] = w.Endpoint(groupcomm.NodeID(i), Each(func(racs.Packet) {}))
 	}
 	for i := 1; i <= n; i++ {
 		for j := 1; j <= n; j++ {
@@ -591,8 +594,8 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		t.Errorf("after Close: %+v", s)
 	}
 	eps[1].Send([]racs.Packet{pkt(1, 2, 0)})
-	w.Endpoint(n+1, func(racs.Packet) {}).Send([]racs.Packet{pkt(n+1, 1, 0)})
-	w.Restart(1, func(racs.Packet) {}).Send([]racs.Packet{pkt(1, 2, 0)})
+	w.Endpoint(n+1, Each(func(racs.Packet) {})).Send([]racs.Packet{pkt(n+1, 1, 0)})
+	w.Restart(1, Each(func(racs.Packet) {})).Send([]racs.Packet{pkt(1, 2, 0)})
 	s2 := w.Stats()
 	if s2.Delivered != s.Delivered || s2.DroppedDown != s.DroppedDown+3 {
 		t.Errorf("after Close, Send: %+v", s2)
@@ -625,7 +628,7 @@ func TestChaos(t *testing.T) {
 		rx := make([]*got, n+1)
 		for i := 1; i <= n; i++ {
 			rx[i] = &got{t: t}
-			eps[i] = w.Endpoint(groupcomm.NodeID(i), rx[i].deliver)
+			eps[i] = w.Endpoint(groupcomm.NodeID(i), Each(rx[i].deliver))
 		}
 		var stop atomic.Bool
 		var wg sync.WaitGroup
@@ -662,7 +665,7 @@ func TestChaos(t *testing.T) {
 				w.Crash(node)
 			case 6:
 				mu.Lock()
-				eps[node] = w.Restart(node, rx[node].deliver)
+				eps[node] = w.Restart(node, Each(rx[node].deliver))
 				mu.Unlock()
 			case 7:
 				w.Heal()
@@ -702,11 +705,11 @@ func TestPanics(t *testing.T) {
 	mustPanic("MinDelay > MaxDelay", func() { New(Config{MinDelay: 2, MaxDelay: 1}) })
 	w := New(DefaultConfig())
 	defer w.Close()
-	w.Endpoint(1, func(racs.Packet) {})
-	mustPanic("Endpoint twice", func() { w.Endpoint(1, func(racs.Packet) {}) })
+	w.Endpoint(1, Each(func(racs.Packet) {}))
+	mustPanic("Endpoint twice", func() { w.Endpoint(1, Each(func(racs.Packet) {})) })
 	mustPanic("Endpoint nil deliver", func() { w.Endpoint(2, nil) })
 	mustPanic("Crash unknown", func() { w.Crash(9) })
-	mustPanic("Restart unknown", func() { w.Restart(9, func(racs.Packet) {}) })
+	mustPanic("Restart unknown", func() { w.Restart(9, Each(func(racs.Packet) {})) })
 	mustPanic("Partition twice", func() { w.Partition([]groupcomm.NodeID{1}, []groupcomm.NodeID{1}) })
 	mustPanic("SetDupRate -1", func() { w.SetDupRate(-1) })
 	mustPanic("SetDelay -1", func() { w.SetDelay(-1, 0) })

@@ -54,9 +54,13 @@ func benchThroughput(b *testing.B, mk func(group uint64) *groupcomm.Message, tls
 		cfg.Logger = slog.New(slog.DiscardHandler)
 		cfg.QueueLen = 2 * window
 		cfg.TLS = tlsCfg[id]
-		deliver := func(racs.Packet) {}
+		deliver := func([]racs.Packet) {}
 		if id == 2 {
-			deliver = func(racs.Packet) { credits <- struct{}{} }
+			deliver = func(ps []racs.Packet) {
+				for range ps {
+					credits <- struct{}{}
+				}
+			}
 		}
 		tr, err := New(cfg, deliver)
 		if err != nil {

@@ -276,15 +276,29 @@ func (t *Transport) myHello(target groupcomm.NodeID, status, flags byte) hello {
 		Instance: t.instance, Label: t.cfg.Label, Status: status, Flags: flags}
 }
 
+// maxDeliverBatch bounds the packets handed to deliver in one call.
+const maxDeliverBatch = 256
+
 // readLoop reads frames and delivers packets in order until the connection
 // fails. A frame that does not decode, or a packet that is not from the
-// peer to us, ends the connection.
+// peer to us, ends the connection. The frames already buffered when a
+// frame is read go with it in one deliver call (wholeFrameBuffered); a
+// frame still arriving is never waited for with packets in hand.
 func (c *conn) readLoop() {
 	defer c.t.wg.Done()
 	t := c.t
+	var batch []racs.Packet
+	flush := func() {
+		if len(batch) > 0 {
+			t.deliver(batch)
+			clear(batch)
+			batch = batch[:0]
+		}
+	}
 	for {
 		body, err := readFrame(c.br, t.cfg.MaxFrameBytes)
 		if err != nil {
+			flush()
 			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
 				t.stats.protocolErrors.Add(1)
 			}
@@ -296,14 +310,32 @@ func (c *conn) readLoop() {
 			err = fmt.Errorf("%w: packet %d->%d on the connection with node %d", ErrMalformed, p.From, p.To, c.remote)
 		}
 		if err != nil {
+			flush()
 			t.stats.protocolErrors.Add(1)
 			c.fail(err)
 			return
 		}
 		t.stats.framesReceived.Add(1)
 		t.stats.bytesReceived.Add(uint64(frameHeaderLen + len(body)))
-		t.deliver(p)
+		batch = append(batch, p)
+		if len(batch) < maxDeliverBatch && wholeFrameBuffered(c.br) {
+			continue
+		}
+		flush()
 	}
+}
+
+// wholeFrameBuffered reports whether r holds a whole frame already, so
+// that reading it cannot block.
+func wholeFrameBuffered(r *bufio.Reader) bool {
+	if r.Buffered() < frameHeaderLen {
+		return false
+	}
+	hdr, err := r.Peek(frameHeaderLen)
+	if err != nil {
+		return false
+	}
+	return uint64(r.Buffered()) >= uint64(frameHeaderLen)+uint64(binary.BigEndian.Uint32(hdr))
 }
 
 // writeLoop waits for packets queued for the peer and writes them. Each

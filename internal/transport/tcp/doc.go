@@ -9,7 +9,7 @@
 //	cfg.Node, cfg.Cluster, cfg.Label = 1, clusterID, "prod-eu"
 //	cfg.Listen = ":7000"
 //	cfg.Resolve = membership.Addr // func(groupcomm.NodeID) (string, bool)
-//	tr, err := tcp.New(cfg, host.Deliver)
+//	tr, err := tcp.New(cfg, host.DeliverBatch)
 //	...
 //	err = tr.Start()   // listen; Send works before Start (it only dials)
 //	defer tr.Close()

@@ -251,7 +251,7 @@ type Transport struct {
 	cfg       Config
 	instance  uint64 // random, sent in hellos: tells peers we restarted
 	log       *slog.Logger
-	deliver   func(racs.Packet)
+	deliver   func([]racs.Packet)
 	dialer    net.Dialer
 	serverTLS *tls.Config
 	ctx       context.Context // cancelled by Close
@@ -295,12 +295,15 @@ type peer struct {
 	backoff   time.Duration
 }
 
-// New returns a transport that hands every packet it receives to deliver.
-// deliver is called from one goroutine per connection (in the order the
-// peer sent), so calls for packets from different peers may run
-// concurrently; it must not block for long (racs.Host.Deliver does not)
-// and must not call Close. Call Start to accept connections.
-func New(cfg Config, deliver func(racs.Packet)) (*Transport, error) {
+// New returns a transport that hands every packet it receives to deliver,
+// in batches: the frames one read brought (up to maxDeliverBatch) in one
+// call, so a receiver hands a whole bundle to its workers in one step
+// (racs.Host.DeliverBatch). deliver is called from one goroutine per
+// connection (in the order the peer sent), so calls for packets from
+// different peers may run concurrently; it must not retain the slice,
+// must not block for long (racs.Host.DeliverBatch does not) and must not
+// call Close. Call Start to accept connections.
+func New(cfg Config, deliver func([]racs.Packet)) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -993,13 +996,14 @@ func (l *loopback) run(t *Transport) {
 			}
 			l.q, l.spare = l.spare, nil
 			l.mu.Unlock()
-			for i := range batch {
+			for i := 0; i < len(batch); i += maxDeliverBatch {
 				if t.closed.Load() {
 					t.stats.droppedClosed.Add(uint64(len(batch) - i))
 					break
 				}
-				t.stats.loopback.Add(1)
-				t.deliver(batch[i])
+				part := batch[i:min(i+maxDeliverBatch, len(batch))]
+				t.stats.loopback.Add(uint64(len(part)))
+				t.deliver(part)
 			}
 			clear(batch)
 			l.mu.Lock()

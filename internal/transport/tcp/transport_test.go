@@ -48,9 +48,9 @@ type recorder struct {
 	changed chan struct{} // closed at the next delivery; nil if nobody waits
 }
 
-func (r *recorder) deliver(p racs.Packet) {
+func (r *recorder) deliver(ps []racs.Packet) {
 	r.mu.Lock()
-	r.pkts = append(r.pkts, p)
+	r.pkts = append(r.pkts, ps...)
 	if r.changed != nil {
 		close(r.changed)
 		r.changed = nil
@@ -1109,7 +1109,7 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v", name, err)
 		}
-		if _, err := New(c, func(racs.Packet) {}); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := New(c, func([]racs.Packet) {}); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("New with %s: %v", name, err)
 		}
 	}

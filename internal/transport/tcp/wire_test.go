@@ -285,3 +285,35 @@ func FuzzDecodeHello(f *testing.F) {
 		}
 	})
 }
+
+// wholeFrameBuffered is true exactly when the next frame can be read
+// without blocking: readLoop batches such frames, and must never wait for
+// one still arriving while it holds packets.
+func TestWholeFrameBuffered(t *testing.T) {
+	frame := func(n int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(n))
+		return append(b, make([]byte, n)...)
+	}
+	two := append(frame(10), frame(20)...)
+	for cut := 0; cut <= len(two); cut++ {
+		r := bufio.NewReaderSize(bytes.NewReader(two[:cut]), 64)
+		if cut > 0 {
+			if _, err := r.Peek(1); err != nil { // fill the buffer
+				t.Fatal(err)
+			}
+		}
+		want := cut >= 14
+		if got := wholeFrameBuffered(r); got != want {
+			t.Errorf("cut %d: first frame buffered = %v, want %v", cut, got, want)
+		}
+		if cut < 14 {
+			continue
+		}
+		if _, err := readFrame(r, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := wholeFrameBuffered(r), cut == len(two); got != want {
+			t.Errorf("cut %d: second frame buffered = %v, want %v", cut, got, want)
+		}
+	}
+}
