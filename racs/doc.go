@@ -9,11 +9,43 @@
 // their updates and runs their state transfers. Submit and Query may be
 // called from any goroutine: Submit hands the update to the worker and
 // waits for its result; Query runs on the caller's goroutine under a read
-// lock that Apply never holds at the same time. One ticker drives every
-// group; a quiescent group (groupcomm's Quiescent: nothing in flight, no
-// timer that could fire) is not ticked at all — its skipped ticks are
-// handed to its core at once (Elapse) when something arrives — so an idle
-// group costs nothing.
+// lock that Apply never holds at the same time.
+//
+// # Many groups, one cost
+//
+// The protocol's cost is paid per node pair and per pass, not per group
+// (QuickSilver's claim: "there will be a lot of groups"):
+//
+//   - Ticks. A worker ticks only the groups on its tick list (ticker.go):
+//     a quiescent group (groupcomm's Quiescent: nothing in flight, no
+//     timer that could fire) leaves the list and is handed the ticks it
+//     skipped (Elapse, counted on the monotonic clock) when something
+//     reaches it. A worker with an empty list wants no ticks, and a host
+//     whose workers want none stops its ticker: an idle group costs no
+//     CPU and sends nothing, and failure detection is per node (the
+//     membership layer, fed to SetSuspected), never a heartbeat per group.
+//   - One pass, one write, one flush. A worker takes the Ready of every
+//     group it touched, makes one durable write for all of them (and for
+//     every other worker committing at that moment) and hands all their
+//     messages to the transport in one Send.
+//   - One sender per destination. The TCP transport keeps one connection
+//     and one writer per peer node; each round the writer drains what
+//     every group queued for that node into one buffered write, with no
+//     timer (CockroachDB's processQueue, dragonboat's processMessages).
+//   - One bundle per receiver. The transport hands the frames one read
+//     brought to DeliverBatch, which splits them by worker and queues one
+//     event per worker: a worker steps a whole bundle, then runs one pass.
+//
+// Regions (QSM's aggregation of the acks and stability of groups with the
+// same members into one exchange per node pair) are designed but not
+// built: acks and stability announcements already travel in the same
+// bundles, writes and flushes as everything else between two nodes, so
+// what an aggregate ack vector would save is frame headers and a
+// groupcomm Step per group, not syscalls or wake-ups. It would take an
+// explicit multi-group message in groupcomm (an ack vector of (group,
+// viewstamp) pairs, split by the receiving host into per-group Steps),
+// and is worth it when profiles of many lightly loaded groups show the
+// per-message Step dominating; docs/benchmarks.md has the figures.
 //
 // # The Ready loop (groupcomm's contract)
 //
@@ -82,7 +114,7 @@
 // # The caller's duties
 //
 // Wire a Transport (the TCP one, or internal/transport/memnet in tests)
-// whose incoming packets go to Host.Deliver, feed the failure detector's
+// whose incoming packets go to Host.DeliverBatch (or Host.Deliver), feed the failure detector's
 // opinions to Host.SetSuspected, and give each group its StateMachine and
 // its first view (the partition map's entry) or contacts to join.
 package racs
