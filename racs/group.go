@@ -57,6 +57,7 @@ type Group struct {
 	ghosts         []*ghost     // removed incarnations that still answer (ghost.go)
 	created        *createRound // set once this node started the first view in a creation round
 	inBatch        bool
+	leaveDone      []chan error // RemoveGroup callers waiting (leave.go)
 	advancePending bool
 	ticking        bool   // on the worker's tick list (worker.active)
 	quietFrom      uint64 // the first worker tick skipped while quiescent
@@ -72,6 +73,7 @@ type Group struct {
 	role         atomic.Value  // groupcomm.Info, refreshed by the worker
 	appliedC     atomic.Pointer[chan struct{}]
 	stopped      atomic.Bool
+	left         atomic.Bool // left for good (RemoveGroup); state deleted
 	stopErr      atomic.Value
 	readID       atomic.Uint64
 	freshUntil   atomic.Int64 // "any" reads are fresh until then (Host.mono; freshness.go)
@@ -247,4 +249,7 @@ func (g *Group) Digest() (uint64, error) {
 	return digest(buf.Bytes()), nil
 }
 
-var errRemoved = errors.New("racs: clone removed from its group")
+var (
+	errRemoved = errors.New("racs: clone removed from its group")
+	errLeft    = errors.New("racs: clone left its group (RemoveGroup)")
+)

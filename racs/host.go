@@ -141,7 +141,7 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 		h.mu.Unlock()
 		return nil, ErrStopped
 	}
-	if h.mu.groups[gc.Group] != nil {
+	if old := h.mu.groups[gc.Group]; old != nil && !old.left.Load() {
 		h.mu.Unlock()
 		return nil, ErrGroupExists
 	}
@@ -250,8 +250,13 @@ func (h *Host) startClone(g *Group) (*clone.Clone, string, error) {
 }
 
 // Deliver hands an incoming packet to its group's worker. Packets for
-// unknown groups are dropped.
+// unknown groups are dropped. A Call packet goes to Config.OnCall, on
+// this goroutine, or is dropped if it is nil.
 func (h *Host) Deliver(p Packet) {
+	if p.Call != nil {
+		h.onCall(p)
+		return
+	}
 	h.mu.Lock()
 	g := h.mu.groups[p.Group]
 	closed := h.mu.closed
@@ -269,10 +274,22 @@ func (h *Host) Deliver(p Packet) {
 
 // DeliverBatch hands packets to their groups' workers: one event per
 // worker for the whole batch, however many groups it names (a receiver
-// hands a bundle to the workers in one step). ps is not retained.
+// hands a bundle to the workers in one step). Call packets go to
+// Config.OnCall first, on this goroutine, in batch order. ps is not
+// retained.
 func (h *Host) DeliverBatch(ps []Packet) {
 	if len(ps) == 1 {
 		h.Deliver(ps[0])
+		return
+	}
+	calls := 0
+	for _, p := range ps {
+		if p.Call != nil {
+			h.onCall(p)
+			calls++
+		}
+	}
+	if calls == len(ps) {
 		return
 	}
 	per := make([][]Packet, len(h.workers))
@@ -282,6 +299,9 @@ func (h *Host) DeliverBatch(ps []Packet) {
 		return
 	}
 	for _, p := range ps {
+		if p.Call != nil {
+			continue
+		}
 		if g := h.mu.groups[p.Group]; g != nil {
 			i := g.w.index
 			per[i] = append(per[i], p)
@@ -299,6 +319,13 @@ func (h *Host) DeliverBatch(ps []Packet) {
 		default:
 			// The worker is overloaded: drop; the protocol resends.
 		}
+	}
+}
+
+// onCall hands a Call packet to Config.OnCall (nil drops it).
+func (h *Host) onCall(p Packet) {
+	if f := h.cfg.OnCall; f != nil {
+		f(p.From, p.Call)
 	}
 }
 

@@ -121,6 +121,9 @@ func (w *worker) tickGroup(g *Group) bool {
 		return true
 	}
 	if g.stopped.Load() {
+		if g.left.Load() && len(g.ghosts) == 0 {
+			w.forget(g)
+		}
 		return len(g.ghosts) > 0
 	}
 	if g.cl == nil {
@@ -177,6 +180,8 @@ func (w *worker) handle(ev any) {
 		}
 	case Packet:
 		w.handlePacket(e)
+	case leaveReq:
+		w.startLeave(e)
 	case suspicion:
 		for _, g := range w.order {
 			if g.cl != nil {
@@ -425,7 +430,9 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 		g.cl.Advance(rd)
 		g.advancePending = false
 		g.keepGhost(g.cl.Core())
-		if g.cfg.DropWhenRemoved {
+		if len(g.leaveDone) > 0 {
+			w.finishLeave(g)
+		} else if g.cfg.DropWhenRemoved {
 			w.stopGroup(g, fmt.Errorf("%w: %v", ErrStopped, errRemoved))
 		} else {
 			w.rejoin(g)
