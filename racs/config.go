@@ -67,6 +67,14 @@ type Config struct {
 	// member cannot catch up from the log and joins again with a snapshot.
 	// Default 10·SnapshotEvery.
 	MaxLogLag uint64
+	// OnCall receives every incoming Call packet (internal/rpc's frames;
+	// wire rpc's Endpoint.Deliver here): Deliver and DeliverBatch hand each
+	// one to it on the transport's goroutine, before they look up groups,
+	// and also after Close (the rpc endpoint has a life of its own). It
+	// must not block: it runs on the goroutine that reads a peer's
+	// connection, and every group's packets from that peer wait behind it.
+	// c is not retained by the host. Nil drops calls (uncounted).
+	OnCall func(from groupcomm.NodeID, c *Call)
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 }

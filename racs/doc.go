@@ -116,5 +116,9 @@
 // Wire a Transport (the TCP one, or internal/transport/memnet in tests)
 // whose incoming packets go to Host.DeliverBatch (or Host.Deliver), feed the failure detector's
 // opinions to Host.SetSuspected, and give each group its StateMachine and
-// its first view (the partition map's entry) or contacts to join.
+// its first view (the partition map's entry) or contacts to join. Calls
+// between nodes (internal/rpc) share the transport: set Config.OnCall to
+// the rpc endpoint's Deliver, which the host calls on the transport's
+// goroutine for every Call packet; it must not block (rpc runs each
+// handler in a goroutine of its own).
 package racs

@@ -6,7 +6,9 @@ import (
 )
 
 // Packet is what one node sends another about one group: a protocol
-// message, or a piece of a state transfer.
+// message, or a piece of a state transfer. A Call packet is about no
+// group (Group is 0): it is one frame of a request/response exchange
+// between nodes, handed to Config.OnCall rather than to a group's worker.
 type Packet struct {
 	From, To groupcomm.NodeID
 	Group    replica.GroupID
@@ -15,6 +17,19 @@ type Packet struct {
 	Chunk    *Chunk
 	ChunkAck *ChunkAck
 	Probe    *Probe
+	Call     *Call
+}
+
+// Call is one frame of a request/response exchange between two nodes
+// (internal/rpc speaks it over the same Transport as the groups). ID names
+// the exchange at the calling node; Reply is set on frames travelling
+// back to the caller. Body is opaque to racs and to the transport (rpc's
+// header and payload); a received Body may alias the transport's buffer,
+// which is never reused.
+type Call struct {
+	ID    uint64
+	Reply bool
+	Body  []byte
 }
 
 // Probe asks whether a group exists on the receiving node, before the
@@ -62,8 +77,9 @@ type ChunkAck struct {
 // Transport carries packets between nodes. It is owned by the caller of
 // racs (the node binary wires the TCP one; tests wire the in-memory one).
 // Send must not block for long: a transport may drop packets under
-// pressure, since the protocol resends what matters. Packets for this node
-// are handed to Host.Deliver.
+// pressure, since the protocol resends what matters (rpc does not: a lost
+// Call frame fails the call at its deadline). Packets for this node are
+// handed to Host.Deliver.
 type Transport interface {
 	Send(p []Packet)
 }

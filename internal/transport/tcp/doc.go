@@ -21,8 +21,8 @@
 // then n bytes. The length is checked before the body is allocated; a peer
 // announcing a bigger frame is disconnected. The first frame each way is a
 // hello (below); every later one is one racs.Packet: a kind byte (Msg,
-// Chunk, ChunkAck), Group, From and To as uvarints, then the Msg in
-// groupcomm's codec or the Chunk/ChunkAck fields (layout in wire.go). The
+// Chunk, ChunkAck, Probe, Call), Group, From and To as uvarints, then the Msg in
+// groupcomm's codec or the other payload's fields (layout in wire.go). The
 // decoder (DecodePacket) never panics, bounds allocation by the frame,
 // rejects unknown kinds, non-minimal varints and trailing bytes, and is
 // canonical: whatever decodes re-encodes to the same bytes (fuzzed by

@@ -389,7 +389,7 @@ func (t *Transport) Addr() net.Addr {
 // Send queues each packet for its destination and returns at once: it
 // never waits for the network. Packets to this node are delivered locally
 // (Stats.Loopback). A packet is dropped and counted when its peer's queue
-// is full, when it is invalid (not exactly one of Msg, Chunk and ChunkAck,
+// is full, when it is invalid (not exactly one of Msg, Chunk, ChunkAck, Probe and Call,
 // To 0, or From not this node) or after Close. Packets to one peer are
 // written in Send order on one connection. The caller must not modify
 // what a packet points to after Send (the writer encodes it later).

@@ -20,7 +20,7 @@ import (
 // hello (its layout is in conn.go); every later frame carries one
 // racs.Packet, laid out as:
 //
-//	byte     kind: 1 Msg, 2 Chunk, 3 ChunkAck, 4 Probe
+//	byte     kind: 1 Msg, 2 Chunk, 3 ChunkAck, 4 Probe, 5 Call
 //	uvarint  Group, From, To
 //	kind 1:  the groupcomm encoding of *Msg (Message.MarshalAppend) to the
 //	         end of the frame
@@ -31,12 +31,16 @@ import (
 //	         From.Node, From.Incarnation, Next; byte Done (0 or 1)
 //	kind 4:  uvarint GroupIncarnation; byte flags: bit 0 Answer, bit 1
 //	         Exists, bit 2 Fresh, other bits zero
+//	kind 5:  Group is 0; uvarint ID; byte flags: bit 0 Reply, other bits
+//	         zero; uvarint len(Body), Body (at most the frame, and at most
+//	         DecodeLimits.MaxPayloadBytes)
 //
 // Integers are unsigned LEB128 varints. The encoding is canonical: the
 // decoder rejects unknown kinds, non-minimal varints, a Done byte other
-// than 0 or 1, unknown probe flags and trailing bytes, so whatever decodes re-encodes to the
-// same bytes. Canonical form of a decoded packet: empty Chunk.Data and
-// Chunk.Dedup decode as nil (and groupcomm's own canonical form applies to
+// than 0 or 1, unknown probe or call flags, a call with a group, and
+// trailing bytes, so whatever decodes re-encodes to the same bytes.
+// Canonical form of a decoded packet: empty Chunk.Data, Chunk.Dedup and
+// Call.Body decode as nil (and groupcomm's own canonical form applies to
 // Msg).
 
 // Packet kinds: the first byte of a packet frame's body.
@@ -45,11 +49,16 @@ const (
 	kindChunk    byte = 2
 	kindChunkAck byte = 3
 	kindProbe    byte = 4
+	kindCall     byte = 5
+	maxKind           = kindCall
 
 	probeAnswer   byte = 1 << 0
 	probeExists   byte = 1 << 1
 	probeFresh    byte = 1 << 2
 	probeFlagsAll      = probeAnswer | probeExists | probeFresh
+
+	callReply    byte = 1 << 0
+	callFlagsAll      = callReply
 )
 
 // frameHeaderLen is the length of a frame's length prefix.
@@ -67,8 +76,8 @@ var (
 	// exceeds the maximum frame size.
 	ErrFrameTooLarge = errors.New("tcp: frame too large")
 	// ErrInvalidPacket: a packet to encode does not carry exactly one of
-	// Msg, Chunk and ChunkAck.
-	ErrInvalidPacket = errors.New("tcp: packet must carry exactly one of Msg, Chunk, ChunkAck, Probe")
+	// Msg, Chunk, ChunkAck, Probe and Call, or is a Call with a Group.
+	ErrInvalidPacket = errors.New("tcp: packet must carry exactly one of Msg, Chunk, ChunkAck, Probe, Call (a Call with Group 0)")
 )
 
 // packetKind returns the kind of p, or ErrInvalidPacket.
@@ -87,7 +96,10 @@ func packetKind(p *racs.Packet) (byte, error) {
 	if p.Probe != nil {
 		kind, n = kindProbe, n+1
 	}
-	if n != 1 {
+	if p.Call != nil {
+		kind, n = kindCall, n+1
+	}
+	if n != 1 || kind == kindCall && p.Group != 0 {
 		return 0, ErrInvalidPacket
 	}
 	return kind, nil
@@ -125,14 +137,18 @@ func PacketSize(p *racs.Packet) (int, error) {
 		n += snapshotIDSize(&a.ID) + memberIDSize(a.From) + uvarintSize(a.Next) + 1
 	case kindProbe:
 		n += uvarintSize(p.Probe.GroupIncarnation) + 1
+	case kindCall:
+		c := p.Call
+		n += uvarintSize(c.ID) + 1 + uvarintSize(uint64(len(c.Body))) + len(c.Body)
 	}
 	return n, nil
 }
 
 // AppendPacket appends the encoding of p (a frame body, without the length
 // prefix) to b. It returns ErrInvalidPacket, and b unchanged, unless p
-// carries exactly one of Msg, Chunk and ChunkAck. It does not validate the
-// Msg (see groupcomm's MarshalAppend).
+// carries exactly one of Msg, Chunk, ChunkAck, Probe and Call (and a Call
+// has Group 0). It does not validate the Msg (see groupcomm's
+// MarshalAppend).
 func AppendPacket(b []byte, p *racs.Packet) ([]byte, error) {
 	kind, err := packetKind(p)
 	if err != nil {
@@ -177,6 +193,16 @@ func AppendPacket(b []byte, p *racs.Packet) ([]byte, error) {
 			flags |= probeFresh
 		}
 		b = append(b, flags)
+	case kindCall:
+		c := p.Call
+		b = binary.AppendUvarint(b, c.ID)
+		var flags byte
+		if c.Reply {
+			flags |= callReply
+		}
+		b = append(b, flags)
+		b = binary.AppendUvarint(b, uint64(len(c.Body)))
+		b = append(b, c.Body...)
 	}
 	return b, nil
 }
@@ -211,15 +237,16 @@ func AppendFrame(b []byte, p *racs.Packet, maxFrame int) ([]byte, error) {
 // DecodePacket decodes a frame body produced by AppendPacket. It never
 // panics; every error wraps ErrMalformed and names the offending field, and
 // on error the returned Packet is zero. Allocation is bounded by the input
-// size (and lim, for the groupcomm message). The Msg's entry payloads and
-// the Chunk's Data and Dedup alias b: the caller must not modify or reuse b
-// while the packet is in use (the transport allocates a fresh buffer for
-// every frame it reads).
+// size (and lim, for the groupcomm message; a Call's Body is bounded by
+// lim.MaxPayloadBytes as well). The Msg's entry payloads, the Chunk's Data
+// and Dedup and the Call's Body alias b: the caller must not modify or
+// reuse b while the packet is in use (the transport allocates a fresh
+// buffer for every frame it reads).
 func DecodePacket(b []byte, lim groupcomm.DecodeLimits) (racs.Packet, error) {
 	d := wireDecoder{b: b}
 	var p racs.Packet
 	kind := d.byte("kind")
-	if d.err == nil && (kind < kindMsg || kind > kindProbe) {
+	if d.err == nil && (kind < kindMsg || kind > maxKind) {
 		d.fail("unknown packet kind %d", kind)
 	}
 	p.Group = replica.GroupID(d.uvarint("group"))
@@ -268,6 +295,22 @@ func DecodePacket(b []byte, lim groupcomm.DecodeLimits) (racs.Packet, error) {
 			pr.Answer, pr.Exists, pr.Fresh = flags&probeAnswer != 0, flags&probeExists != 0, flags&probeFresh != 0
 		}
 		p.Probe = &pr
+	case kindCall:
+		if p.Group != 0 {
+			d.fail("call with group %d", p.Group)
+			break
+		}
+		var c racs.Call
+		c.ID = d.uvarint("call id")
+		switch flags := d.byte("call flags"); {
+		case d.err != nil:
+		case flags&^callFlagsAll != 0:
+			d.fail("unknown call flags 0x%02x", flags)
+		default:
+			c.Reply = flags&callReply != 0
+		}
+		c.Body = d.boundedBytes("call body", callBodyLimit(lim))
+		p.Call = &c
 	}
 	if d.err == nil && d.remaining() != 0 {
 		d.fail("%d trailing bytes", d.remaining())
@@ -347,6 +390,31 @@ func (d *wireDecoder) bytes(what string) []byte {
 	s := d.b[d.i:end:end]
 	d.i = end
 	return s
+}
+
+// boundedBytes is bytes with a bound on the length, checked before the
+// length is compared with the input.
+func (d *wireDecoder) boundedBytes(what string, limit int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	save := d.i
+	n := d.uvarint(what + " length")
+	if d.err == nil && n > uint64(limit) {
+		d.fail("%s of %d bytes exceeds the limit of %d", what, n, limit)
+		return nil
+	}
+	d.i = save
+	return d.bytes(what)
+}
+
+// callBodyLimit is the bound DecodePacket puts on a Call's Body:
+// lim.MaxPayloadBytes, or groupcomm's default when it is not positive.
+func callBodyLimit(lim groupcomm.DecodeLimits) int {
+	if lim.MaxPayloadBytes > 0 {
+		return lim.MaxPayloadBytes
+	}
+	return groupcomm.DefaultDecodeLimits().MaxPayloadBytes
 }
 
 func (d *wireDecoder) snapshotID() racs.SnapshotID {

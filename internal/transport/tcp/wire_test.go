@@ -66,6 +66,10 @@ func samplePackets() []racs.Packet {
 		{From: 3, To: 1, Group: 9, Probe: &racs.Probe{GroupIncarnation: 1}},
 		{From: 1, To: 3, Group: 9, Probe: &racs.Probe{GroupIncarnation: math.MaxUint64, Answer: true, Exists: true, Fresh: true}},
 		{From: 1, To: 3, Group: 9, Probe: &racs.Probe{Answer: true}},
+		{From: 1, To: 2, Call: &racs.Call{ID: 1, Body: []byte("request")}},
+		{From: 2, To: 1, Call: &racs.Call{ID: math.MaxUint64, Reply: true, Body: bytes.Repeat([]byte{0xab}, 300)}},
+		{From: big, To: 1, Call: &racs.Call{}},                   // empty body
+		{From: 1, To: big, Call: &racs.Call{ID: 7, Reply: true}}, // empty reply
 	}
 }
 
@@ -114,6 +118,11 @@ func canonical(p racs.Packet) racs.Packet {
 		}
 		p.Chunk = &c
 	}
+	if p.Call != nil && len(p.Call.Body) == 0 {
+		c := *p.Call
+		c.Body = nil
+		p.Call = &c
+	}
 	return p
 }
 
@@ -123,6 +132,9 @@ func TestEncodeInvalidPacket(t *testing.T) {
 		{From: 1, To: 2},
 		{From: 1, To: 2, Msg: m, Chunk: &racs.Chunk{}},
 		{From: 1, To: 2, Chunk: &racs.Chunk{}, ChunkAck: &racs.ChunkAck{}},
+		{From: 1, To: 2, Msg: m, Call: &racs.Call{}},
+		{From: 1, To: 2, Probe: &racs.Probe{}, Call: &racs.Call{}},
+		{From: 1, To: 2, Group: 3, Call: &racs.Call{ID: 1}}, // calls have no group
 	} {
 		if _, err := AppendPacket(nil, &p); !errors.Is(err, ErrInvalidPacket) {
 			t.Fatalf("AppendPacket(%+v): err %v", p, err)
@@ -146,7 +158,14 @@ func TestDecodeRejects(t *testing.T) {
 	cases := map[string][]byte{
 		"empty":               {},
 		"kind 0":              {0, 0, 1, 2},
-		"kind 5":              {5, 0, 1, 2},
+		"kind 6":              {6, 0, 1, 2},
+		"call truncated":      {kindCall, 0, 1, 2},
+		"call no body length": {kindCall, 0, 1, 2, 9, 0},
+		"call flags 2":        {kindCall, 0, 1, 2, 9, 2, 0},
+		"call with group":     {kindCall, 5, 1, 2, 9, 0, 0},
+		"call body too long":  {kindCall, 0, 1, 2, 9, 1, 3, 'a', 'b'},
+		"call trailing":       {kindCall, 0, 1, 2, 9, 1, 1, 'a', 'b'},
+		"call non-minimal id": {kindCall, 0, 1, 2, 0x89, 0x00, 0, 0},
 		"probe flags 8":       {kindProbe, 0, 1, 2, 1, 8},
 		"probe trailing":      {kindProbe, 0, 1, 2, 1, 0, 0},
 		"non-minimal group":   {kindChunkAck, 0x80, 0x00, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0},
@@ -166,6 +185,37 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	if _, err := DecodePacket(ack(1), groupcomm.DecodeLimits{}); err != nil {
 		t.Fatalf("done 1: %v", err)
+	}
+}
+
+// A Call's body is bounded by DecodeLimits.MaxPayloadBytes (and, always,
+// by the frame): the limit is checked before the body is sliced.
+func TestDecodeCallBodyLimit(t *testing.T) {
+	p := racs.Packet{From: 1, To: 2, Call: &racs.Call{ID: 3, Reply: true, Body: make([]byte, 100)}}
+	enc, err := AppendPacket(nil, &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodePacket(enc, groupcomm.DecodeLimits{MaxPayloadBytes: 100}); err != nil {
+		t.Fatalf("body at the limit: %v", err)
+	}
+	got, err := DecodePacket(enc, groupcomm.DecodeLimits{MaxPayloadBytes: 99})
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("body over the limit: err %v", err)
+	}
+	if !reflect.DeepEqual(got, racs.Packet{}) {
+		t.Fatalf("non-zero packet on error: %+v", got)
+	}
+	// A length prefix announcing more than the frame holds is refused
+	// without looking at the rest (zero limits: groupcomm's default).
+	huge := []byte{kindCall, 0, 1, 2, 3, 0}
+	huge = binary.AppendUvarint(huge, 1<<40)
+	if _, err := DecodePacket(huge, groupcomm.DecodeLimits{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("huge body length: err %v", err)
+	}
+	huge = binary.AppendUvarint([]byte{kindCall, 0, 1, 2, 3, 0}, 10)
+	if _, err := DecodePacket(huge, groupcomm.DecodeLimits{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("body longer than the frame: err %v", err)
 	}
 }
 
@@ -239,6 +289,8 @@ func FuzzDecodePacket(f *testing.F) {
 	f.Add([]byte{kindMsg})
 	f.Add([]byte{kindChunk, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})
 	f.Add([]byte{kindChunkAck, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1})
+	f.Add([]byte{kindCall, 0, 1, 2, 0x80, 0x01, 1, 2, 'o', 'k'})
+	f.Add([]byte{kindCall, 1, 1, 2, 1, 0, 0})
 	lim := groupcomm.DecodeLimits{MaxEntries: 1 << 10, MaxPayloadBytes: 1 << 20, MaxMembers: 64, MaxChanges: 64}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := DecodePacket(b, lim)

@@ -1,0 +1,69 @@
+// Package raps runs partitioned services: a Reliable Array of Partitioned
+// Services whose partition map the framework keeps, replicates and
+// administers itself.
+//
+// # The pieces
+//
+//   - Service (service.go) is what a user writes: a name, hash or range
+//     partitioning, the clones per partition, the durability, and the
+//     constructor of a partition's replica.StateMachine. A node offers the
+//     services it has code for; placement puts a service's clones only on
+//     nodes that offer it.
+//   - The management group is itself a racs group (group 1) whose state
+//     machine (raps/mgmt) keeps the partitionmap.Map and its history.
+//     Every admin change is a compare-and-set on the map's epoch. Its
+//     first view comes only from an explicit bootstrap on empty disks
+//     (Config.Bootstrap, the same list on every listed node; S11): a node
+//     with state restarts its clone, a wiped one joins, and a node that
+//     was never bootstrapped and reaches no seed holds no map and waits —
+//     it never creates a second cluster.
+//   - Node (node.go, reconcile.go) is the runtime on each node. It learns
+//     new epochs (from its own management clone, else by asking a
+//     management member or a seed every Poll; a node keeps the newest map
+//     it saw, so its epochs only grow), registers itself, and hosts
+//     exactly the clones the map places on it: a voter of a partition's
+//     clone set takes part in creating the group (its first view is the
+//     clone set's voters; creation is one-time, so a clone whose group
+//     exists joins it), a learner joins the voters and receives the state,
+//     and a clone the map no longer places here leaves its group
+//     (racs.Host.RemoveGroup) and its state is deleted. A learner that
+//     holds its state is reported (the map's learner Ready flag). A data
+//     group's view changes never wait for the management group.
+//   - The placer (place.go) runs on the node that sequences the
+//     management group: it declares nodes unreachable for DeadAfter dead,
+//     asks partitionmap.Plan for the next moves (re-replication after the
+//     grace, drains, gradual rebalancing, at most MaxConcurrentMoves in
+//     flight, never below a live majority) and proposes them as one change
+//     whose reason lists them; each move is logged with its reason.
+//   - Client (client.go), the Router: key → partition (the map's
+//     Locate) → group → clone. Update goes to the group's sequencer (as
+//     this node's clone sees the installed view, else the map's rank-0
+//     clone; any member may multicast, so a stale choice costs a hop, not
+//     an error); Query to a voter chosen by power of two choices over the
+//     client's in-flight counts, at the level asked; Scatter queries every
+//     partition in parallel and flags partial results. Remote calls are
+//     request/response packets over the node's transport (internal/rpc,
+//     wire.go); a call to a clone in this process takes no hop and no
+//     encoding. Every update carries an idempotency key (the caller's, or
+//     one the client makes), so the Router's retries across view and epoch
+//     changes apply at most once. Errors are typed: ErrNotApplied (safe to
+//     retry), ErrOutcomeUnknown, ErrUnknownService, ErrBadKey.
+//
+// # Departures, for now
+//
+//   - Nodes learn new epochs by polling (Config.Poll) a management member,
+//     not by a pushed subscription, and memberlist does not yet carry the
+//     epoch; a stale holder notices at its next poll.
+//   - The management group stays on its bootstrap members; the map does
+//     not place it yet (up to 5 nodes, moved like any group, is to come).
+//   - Query routing weighs the client's own in-flight counts, not yet the
+//     gossiped load and a latency EWMA.
+//
+// # The caller's duties
+//
+// Build a racs.Host whose Config.OnCall hands calls to Node.OnCall, give
+// the Node that host and its transport, the services this node has code
+// for, the seeds, and on the first nodes of a new cluster the bootstrap
+// list; feed the failure detector's live set (Config.Live) and its
+// suspicions (racs.Host.SetSuspected).
+package raps

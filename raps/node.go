@@ -1,0 +1,408 @@
+package raps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/rpc"
+	"github.com/quicksilver-go/quicksilver/partitionmap"
+	"github.com/quicksilver-go/quicksilver/racs"
+	"github.com/quicksilver-go/quicksilver/raps/mgmt"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// MgmtGroup is the group id of the management group; data groups are
+// numbered from FirstDataGroup.
+const (
+	MgmtGroup      replica.GroupID = 1
+	FirstDataGroup uint64          = 2
+)
+
+// Config of a Node.
+type Config struct {
+	// ID, Zone and Addr describe this node in the partition map.
+	ID   groupcomm.NodeID
+	Zone string
+	Addr string
+	// Cluster is the cluster id (the racs host's).
+	Cluster uint64
+	// Host runs this node's clones; Transport is the host's transport
+	// (the Node sends its calls on it). The host's racs.Config.OnCall
+	// must hand calls to Node.OnCall.
+	Host      *racs.Host
+	Transport racs.Transport
+	// Services this node has the code for.
+	Services []Service
+	// Bootstrap lists the members of the management group's first view,
+	// on empty disks (S11): every listed node must be given the same list,
+	// and the first of them writes the first map. Empty on every node that
+	// joins an existing cluster. A node with state never bootstraps again:
+	// the group's creation is one-time (racs.GroupConfig.Create).
+	Bootstrap []groupcomm.NodeID
+	// Seeds are nodes to ask for the partition map (any node that has it;
+	// the live nodes are asked too).
+	Seeds []groupcomm.NodeID
+	// Live returns the nodes the failure detector holds alive (the
+	// membership layer). The placer declares the others dead.
+	Live func() []groupcomm.NodeID
+	// MgmtDurability of the management group: racs.Disk (the zero
+	// value and the default: the map survives the restart of every node;
+	// the host needs a store) or racs.Memory.
+	MgmtDurability racs.Durability
+	// Poll is how often the node looks for a newer map and reconciles.
+	// Default 100ms.
+	Poll time.Duration
+	// PlaceEvery is how often the management group's sequencer plans
+	// moves. Default 500ms.
+	PlaceEvery time.Duration
+	// DeadAfter: a node not live for this long is declared dead in the
+	// map. Default 2s.
+	DeadAfter time.Duration
+	// Policy bounds the placer (partitionmap.Policy: MaxConcurrentMoves,
+	// DeadGrace). Now is set at each plan.
+	Policy partitionmap.Policy
+	// Clock is the wall clock (history times, dead-since). Default
+	// time.Now.
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a configuration with the timers set.
+func DefaultConfig() Config {
+	return Config{Poll: 100 * time.Millisecond, PlaceEvery: 500 * time.Millisecond, DeadAfter: 2 * time.Second,
+		Policy: partitionmap.DefaultPolicy(time.Time{}), MgmtDurability: racs.Disk}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	switch {
+	case c.ID == 0:
+		return fmt.Errorf("%w: ID must be set", ErrInvalidConfig)
+	case c.Host == nil || c.Transport == nil:
+		return fmt.Errorf("%w: Host and Transport must be set", ErrInvalidConfig)
+	case c.Poll <= 0 || c.PlaceEvery <= 0 || c.DeadAfter <= 0:
+		return fmt.Errorf("%w: Poll, PlaceEvery and DeadAfter must be positive", ErrInvalidConfig)
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Services {
+		if seen[s.Name] {
+			return fmt.Errorf("%w: service %q listed twice", ErrInvalidConfig, s.Name)
+		}
+		seen[s.Name] = true
+		if _, _, err := s.mapService(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Node is the runtime of one node of a RAPS: it hosts exactly the clones
+// the current partition map places on it, takes part in the management
+// group if it is a member, runs the placer when it sequences that group,
+// and serves the Router's calls.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	host *racs.Host
+	rpc  *rpc.Endpoint
+	svcs map[string]Service
+
+	cur     atomic.Pointer[partitionmap.Map] // the newest map seen
+	mgmtSM  *mgmt.StateMachine               // set if this node hosts a management clone
+	mgmtVia atomic.Pointer[[]groupcomm.NodeID]
+	changed chan struct{} // a newer map arrived locally (capacity 1)
+
+	// Owned by run.
+	hosted   map[replica.GroupID]hostedClone
+	removing map[replica.GroupID]bool
+	lastLive map[groupcomm.NodeID]time.Time
+	lastPlan time.Time
+
+	mu struct {
+		sync.Mutex
+		removed map[replica.GroupID]bool // RemoveGroup finished (from goroutines)
+	}
+	client   *Client
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closeOne sync.Once
+}
+
+type hostedClone struct {
+	ref         partitionmap.PartRef
+	incarnation uint64
+}
+
+// NewNode starts a node.
+func NewNode(cfg Config) (*Node, error) {
+	d := DefaultConfig()
+	if cfg.Poll == 0 {
+		cfg.Poll = d.Poll
+	}
+	if cfg.PlaceEvery == 0 {
+		cfg.PlaceEvery = d.PlaceEvery
+	}
+	if cfg.DeadAfter == 0 {
+		cfg.DeadAfter = d.DeadAfter
+	}
+	if cfg.Policy.MaxConcurrentMoves == 0 {
+		cfg.Policy = d.Policy
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), host: cfg.Host, svcs: map[string]Service{},
+		changed: make(chan struct{}, 1), hosted: map[replica.GroupID]hostedClone{}, removing: map[replica.GroupID]bool{},
+		lastLive: map[groupcomm.NodeID]time.Time{}, stop: make(chan struct{})}
+	n.mu.removed = map[replica.GroupID]bool{}
+	for _, s := range cfg.Services {
+		n.svcs[s.Name] = s
+	}
+	rc := rpc.DefaultConfig()
+	rc.Self, rc.Send, rc.Handler, rc.Logger = cfg.ID, cfg.Transport.Send, n.serve, cfg.Logger
+	rc.Errors = wireErrors
+	ep, err := rpc.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	n.rpc = ep
+	n.client = newClient(n)
+	via := slices.Clone(cfg.Bootstrap)
+	n.mgmtVia.Store(&via)
+	if len(cfg.Bootstrap) > 0 {
+		if err := n.startMgmt(); err != nil {
+			ep.Close()
+			return nil, err
+		}
+	}
+	n.wg.Go(n.run)
+	return n, nil
+}
+
+// OnCall hands a call packet to the node (wire it as racs.Config.OnCall).
+func (n *Node) OnCall(from groupcomm.NodeID, c *racs.Call) { n.rpc.Deliver(from, c) }
+
+// Map returns the newest partition map this node has seen (nil before
+// the first).
+func (n *Node) Map() *partitionmap.Map { return n.cur.Load() }
+
+// Client returns the node's Router.
+func (n *Node) Client() *Client { return n.client }
+
+// Close stops the node's loops (not its host).
+func (n *Node) Close() {
+	n.closeOne.Do(func() {
+		close(n.stop)
+		n.wg.Wait()
+		n.rpc.Close()
+	})
+}
+
+// startMgmt creates (or, with state, restarts) this node's management
+// clone: the first view is cfg.Bootstrap, created only on empty disks.
+func (n *Node) startMgmt() error {
+	v := groupcomm.View{Cluster: n.cfg.Cluster, Group: uint64(MgmtGroup), GroupIncarnation: 1, ID: 1}
+	for _, id := range n.cfg.Bootstrap {
+		v.Members = append(v.Members, groupcomm.Member{ID: groupcomm.MemberID{Node: id, Incarnation: 1}, Role: groupcomm.Voter})
+	}
+	if _, in := v.LookupNode(n.cfg.ID); !in {
+		return fmt.Errorf("%w: Bootstrap does not list this node", ErrInvalidConfig)
+	}
+	sm := mgmt.New()
+	sm.SetOnChange(func(m *partitionmap.Map) {
+		n.offer(m)
+	})
+	n.mgmtSM = sm
+	_, err := n.host.AddGroup(racs.GroupConfig{Group: MgmtGroup, Incarnation: 1, Durability: n.cfg.MgmtDurability,
+		StateMachine: sm, Bootstrap: &v, Create: true, Contacts: n.cfg.Seeds})
+	return err
+}
+
+// offer keeps m if it is newer than the map held.
+func (n *Node) offer(m *partitionmap.Map) {
+	if m == nil {
+		return
+	}
+	for {
+		old := n.cur.Load()
+		if old != nil && old.Epoch >= m.Epoch {
+			return
+		}
+		if n.cur.CompareAndSwap(old, m) {
+			select {
+			case n.changed <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
+}
+
+// run is the node's loop: it fetches newer maps, hosts what they place
+// here, reports learners that hold their state, and places clones when
+// this node sequences the management group.
+func (n *Node) run() {
+	t := time.NewTicker(n.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-n.changed:
+		case <-t.C:
+			n.fetchMap()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*n.cfg.Poll+time.Second)
+		n.bootstrapMap(ctx)
+		if m := n.Map(); m != nil {
+			n.register(ctx, m)
+			n.reconcile(m)
+			n.reportReady(ctx, m)
+			n.place(ctx, m)
+		}
+		cancel()
+	}
+}
+
+// fetchMap asks a management member (or a seed) for its map when this
+// node hosts no management clone.
+func (n *Node) fetchMap() {
+	if n.mgmtSM != nil {
+		n.offer(n.mgmtSM.Map()) // also after a restart, which applies no change
+		return
+	}
+	targets := append(slices.Clone(*n.mgmtVia.Load()), n.cfg.Seeds...)
+	if n.cfg.Live != nil {
+		targets = append(targets, n.cfg.Live()...) // any node with a map will do
+	}
+	for _, to := range targets {
+		if to == n.cfg.ID {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.Poll+200*time.Millisecond)
+		m, via, err := n.client.fetchMap(ctx, to)
+		cancel()
+		if err == nil {
+			if len(via) > 0 {
+				n.mgmtVia.Store(&via)
+			}
+			n.offer(m)
+			return
+		}
+	}
+}
+
+// bootstrapMap writes the first map: the first node of cfg.Bootstrap does
+// it once the management group works; the others wait for it.
+func (n *Node) bootstrapMap(ctx context.Context) {
+	if n.mgmtSM == nil || n.Map() != nil || len(n.cfg.Bootstrap) == 0 || n.cfg.Bootstrap[0] != n.cfg.ID {
+		return
+	}
+	res, err := n.Admin(ctx, mgmt.Command{Op: mgmt.OpBootstrap, Cluster: n.cfg.Cluster, FirstGroup: FirstDataGroup,
+		Nodes: []partitionmap.Node{n.self()}, Reason: fmt.Sprintf("bootstrap by node %d", n.cfg.ID)})
+	if err != nil {
+		n.log.Debug("bootstrap: not yet", "err", err)
+		return
+	}
+	if err := res.Err(); err != nil && !errors.Is(err, mgmt.ErrAlreadyBootstrapped) {
+		n.log.Warn("bootstrap refused", "err", err)
+	}
+}
+
+// register adds this node to the map, or updates the services it offers.
+func (n *Node) register(ctx context.Context, m *partitionmap.Map) {
+	names := n.self().Services
+	me, err := m.Node(partitionmap.NodeID(n.cfg.ID))
+	var cmd mgmt.Command
+	switch {
+	case err != nil:
+		cmd = mgmt.Command{Op: mgmt.OpAddNode, Epoch: m.Epoch, Reason: fmt.Sprintf("node %d joined", n.cfg.ID),
+			Node: n.self()}
+	case !slices.Equal(me.Services, names):
+		cmd = mgmt.Command{Op: mgmt.OpSetNodeServices, Epoch: m.Epoch, NodeID: me.ID, Services: names,
+			Reason: fmt.Sprintf("node %d offers %v", n.cfg.ID, names)}
+	case me.State == partitionmap.NodeDead && n.isLive(n.cfg.ID):
+		cmd = mgmt.Command{Op: mgmt.OpSetNodeState, Epoch: m.Epoch, NodeID: me.ID, State: partitionmap.NodeActive,
+			Reason: fmt.Sprintf("node %d is back", n.cfg.ID)}
+	default:
+		return
+	}
+	n.adminLogged(ctx, cmd)
+}
+
+// self is this node's entry for the map.
+func (n *Node) self() partitionmap.Node {
+	var names []string
+	for name := range n.svcs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return partitionmap.Node{ID: partitionmap.NodeID(n.cfg.ID), Zone: n.cfg.Zone, Addr: n.cfg.Addr, Services: names}
+}
+
+// adminLogged proposes cmd and logs a refusal (a stale epoch is normal:
+// the next round retries on the newer map).
+func (n *Node) adminLogged(ctx context.Context, cmd mgmt.Command) {
+	res, err := n.Admin(ctx, cmd)
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil && !errors.Is(err, partitionmap.ErrStaleEpoch) {
+		n.log.Debug("admin change refused", "op", cmd.Op, "err", err)
+	}
+}
+
+func (n *Node) isLive(id groupcomm.NodeID) bool {
+	if n.cfg.Live == nil {
+		return true
+	}
+	return slices.Contains(n.cfg.Live(), id)
+}
+
+// Admin proposes an admin change to the management group (locally if
+// this node hosts a clone of it, else through a member) and returns its
+// result.
+func (n *Node) Admin(ctx context.Context, cmd mgmt.Command) (mgmt.Result, error) {
+	if cmd.Time.IsZero() {
+		cmd.Time = n.cfg.Clock()
+	}
+	body, err := mgmt.EncodeCommand(cmd)
+	if err != nil {
+		return mgmt.Result{}, err
+	}
+	var out []byte
+	if n.mgmtSM != nil {
+		out, err = n.submitMgmt(ctx, body)
+	} else {
+		out, err = n.client.adminRemote(ctx, body)
+	}
+	if err != nil {
+		return mgmt.Result{}, err
+	}
+	return mgmt.DecodeResult(out)
+}
+
+func (n *Node) submitMgmt(ctx context.Context, body []byte) ([]byte, error) {
+	g, err := n.host.Group(MgmtGroup)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotHosted, err)
+	}
+	res, err := g.Submit(ctx, body, "")
+	if err != nil {
+		return nil, err
+	}
+	return res.Data, nil
+}

@@ -1,0 +1,131 @@
+package raps
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/partitionmap"
+	"github.com/quicksilver-go/quicksilver/racs"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// wireErrors are the sentinels that cross the hop as themselves (rpc's
+// error codes): the Router decides on them what is safe to retry.
+var wireErrors = map[string]error{
+	"racs.not_applied":     racs.ErrNotApplied,
+	"racs.outcome_unknown": racs.ErrOutcomeUnknown,
+	"racs.busy":            racs.ErrBusy,
+	"racs.no_quorum":       racs.ErrNoQuorum,
+	"racs.stale":           racs.ErrStale,
+	"racs.bad_token":       racs.ErrBadToken,
+	"racs.unknown_group":   racs.ErrUnknownGroup,
+	"racs.stopped":         racs.ErrStopped,
+	"racs.key_reused":      racs.ErrKeyReused,
+	"raps.not_hosted":      ErrNotHosted,
+	"raps.no_map":          ErrNoMap,
+	"raps.unknown_service": ErrUnknownService,
+	"raps.bad_key":         ErrBadKey,
+	"raps.closed":          ErrClosed,
+}
+
+// serve is the rpc handler: the Router's calls from other nodes.
+func (n *Node) serve(ctx context.Context, _ groupcomm.NodeID, body []byte) ([]byte, error) {
+	req, err := decodeRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := n.handle(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	return rep.encode(), nil
+}
+
+// handle runs a request on this node's clone (a remote call or a local
+// one).
+func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
+	switch req.kind {
+	case kindMap:
+		return reply{data: n.mapReply()}, nil
+	case kindAdmin:
+		if n.mgmtSM == nil {
+			return reply{}, fmt.Errorf("%w: node %d holds no management clone", ErrNotHosted, n.cfg.ID)
+		}
+		out, err := n.submitMgmt(ctx, req.payload)
+		return reply{data: out}, err
+	case kindUpdate, kindQuery:
+	default:
+		return reply{}, fmt.Errorf("%w: kind %d", errMalformed, req.kind)
+	}
+	g, err := n.host.Group(replica.GroupID(req.group))
+	if err != nil {
+		return reply{}, fmt.Errorf("%w: group %d on node %d", ErrNotHosted, req.group, n.cfg.ID)
+	}
+	if tok := g.Applied(); tok.Incarnation != req.incarnation {
+		return reply{}, fmt.Errorf("%w: group %d is at incarnation %d here, not %d", ErrNotHosted, req.group, tok.Incarnation, req.incarnation)
+	}
+	if req.kind == kindUpdate {
+		res, err := g.Submit(ctx, req.payload, req.idemKey)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{data: res.Data, token: res.Token, view: res.View}, nil
+	}
+	data, tok, err := g.Query(ctx, req.payload, req.level, req.token)
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{data: data, token: tok}, nil
+}
+
+// mapReply: the epoch-carrying binary map (empty before the first) and
+// the management group's members as this node knows them.
+func (n *Node) mapReply() []byte {
+	var b []byte
+	via := *n.mgmtVia.Load()
+	if n.mgmtSM != nil {
+		if g, err := n.host.Group(MgmtGroup); err == nil {
+			v := g.View()
+			via = via[:0:0]
+			for _, m := range v.Members {
+				via = append(via, m.ID.Node)
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(via)))
+	for _, id := range via {
+		b = binary.AppendUvarint(b, uint64(id))
+	}
+	if m := n.Map(); m != nil {
+		mb, err := m.MarshalBinary()
+		if err == nil {
+			b = append(b, mb...)
+		}
+	}
+	return b
+}
+
+func decodeMapReply(b []byte) (*partitionmap.Map, []groupcomm.NodeID, error) {
+	d := wireReader{b: b}
+	k := d.uvarint()
+	if d.err == nil && k > uint64(len(d.b)) {
+		return nil, nil, fmt.Errorf("%w: %d members", errMalformed, k)
+	}
+	var via []groupcomm.NodeID
+	for range k {
+		via = append(via, groupcomm.NodeID(d.uvarint()))
+	}
+	if d.err != nil {
+		return nil, nil, d.err
+	}
+	if len(d.b) == 0 {
+		return nil, via, fmt.Errorf("%w: the node has no map yet", ErrNoMap)
+	}
+	m := new(partitionmap.Map)
+	if err := m.UnmarshalBinary(d.b); err != nil {
+		return nil, via, err
+	}
+	return m, via, nil
+}

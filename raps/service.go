@@ -1,0 +1,59 @@
+package raps
+
+import (
+	"fmt"
+
+	"github.com/quicksilver-go/quicksilver/partitionmap"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// Service is what a user writes: a partitioned, replicated service. Every
+// node that has the code for it lists it in Config.Services; placement puts
+// its clones only on those nodes.
+type Service struct {
+	// Name is the service's name in the map and the API.
+	Name string
+	// Partitioning is partitionmap.Hash (Partitions partitions over Slots
+	// hash slots of xxhash64(key)) or partitionmap.Range (Ranges, in key
+	// order, covering every key: "A-C, D-F" like the lecture's catalog).
+	Partitioning partitionmap.PartitionKind
+	Partitions   int
+	// Slots of a Hash service; 0 means 16 per partition. Fixed for the
+	// service's life, so a key's partition never changes.
+	Slots uint32
+	// Ranges of a Range service (partitionmap.SplitRanges builds them).
+	Ranges []partitionmap.KeyRange
+	// Clones per partition (voters). Default 3.
+	Clones int
+	// Durability: partitionmap.Disk (the WAL and bbolt; survives the loss
+	// of every node) or partitionmap.Memory.
+	Durability partitionmap.Durability
+	// New returns the state machine of one clone of one partition.
+	New func(p partitionmap.PartRef) replica.StateMachine
+}
+
+// mapService returns the service's entry in the partition map and its
+// ranges, after checking the definition.
+func (s Service) mapService() (partitionmap.Service, []partitionmap.KeyRange, error) {
+	if s.New == nil {
+		return partitionmap.Service{}, nil, fmt.Errorf("%w: service %q has no New func", ErrInvalidService, s.Name)
+	}
+	ms := partitionmap.Service{Name: s.Name, Partitioning: s.Partitioning, Partitions: s.Partitions,
+		Slots: s.Slots, Clones: s.Clones, Durability: s.Durability}
+	if ms.Clones == 0 {
+		ms.Clones = 3
+	}
+	var ranges []partitionmap.KeyRange
+	switch s.Partitioning {
+	case partitionmap.Hash:
+		if ms.Slots == 0 && ms.Partitions > 0 {
+			ms.Slots = uint32(16 * ms.Partitions)
+		}
+	case partitionmap.Range:
+		ranges = s.Ranges
+		ms.Partitions = len(ranges)
+	default:
+		return partitionmap.Service{}, nil, fmt.Errorf("%w: service %q: partitioning must be hash or range", ErrInvalidService, s.Name)
+	}
+	return ms, ranges, nil
+}
