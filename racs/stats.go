@@ -1,5 +1,11 @@
 package racs
 
+import (
+	"slices"
+
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
 // HostStats counts what a host's workers drive.
 type HostStats struct {
 	// Groups is the number of group clones hosted.
@@ -18,4 +24,16 @@ func (h *Host) Stats() HostStats {
 		s.Ticking += int(w.nTicking.Load())
 	}
 	return s
+}
+
+// Groups returns the ids of the groups hosted, in increasing order.
+func (h *Host) Groups() []replica.GroupID {
+	h.mu.Lock()
+	out := make([]replica.GroupID, 0, len(h.mu.groups))
+	for id := range h.mu.groups {
+		out = append(out, id)
+	}
+	h.mu.Unlock()
+	slices.Sort(out)
+	return out
 }

@@ -36,11 +36,16 @@ type config struct {
 	LoadSize    int
 	Pprof       bool
 	Demo        int
+	// The partitioned mode (no -members): the management group's first
+	// members, and the kv service's partition count.
+	Bootstrap    []groupcomm.NodeID
+	KVPartitions int
 }
 
 func defaultConfig() config {
 	return config{Cluster: 1, Transport: "127.0.0.1:7100", Gossip: "127.0.0.1:7200", Data: "data",
-		HTTP: "127.0.0.1:7300", Groups: 1, Tick: 10 * time.Millisecond, LogLevel: "info", LoadSize: 100}
+		HTTP: "127.0.0.1:7300", Groups: 1, Tick: 10 * time.Millisecond, LogLevel: "info", LoadSize: 100,
+		KVPartitions: 16}
 }
 
 func parseConfig(args []string) (config, error) {
@@ -55,7 +60,9 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.Data, "data", c.Data, "data directory for the write-ahead log and bbolt file (QS_DATA)")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP address for the node API (QS_HTTP)")
 	fs.IntVar(&c.Groups, "groups", c.Groups, "number of kv groups to host (QS_GROUPS)")
-	members := fs.String("members", "", "comma-separated node ids of every group's first view (QS_MEMBERS)")
+	members := fs.String("members", "", "the fixed-groups mode: comma-separated node ids of every group's first view (QS_MEMBERS); without it the node hosts what the partition map gives it")
+	bootstrap := fs.String("bootstrap", "", "on the first nodes of a new cluster, on empty disks: comma-separated node ids of the management group's first view, the same list on each (QS_BOOTSTRAP)")
+	fs.IntVar(&c.KVPartitions, "kv-partitions", c.KVPartitions, "partitions of the built-in kv service, when the first bootstrap node defines it (QS_KV_PARTITIONS)")
 	dur := fs.String("durability", "disk", "disk or memory (QS_DURABILITY)")
 	fs.BoolVar(&c.Create, "create", false, "take part in creating the groups: with no state for a group, start its first view once every other member is creating it too, else join it (safe to repeat on every start) (QS_CREATE)")
 	fs.StringVar(&c.GossipKey, "gossip-key", "", "hex 16/24/32-byte key encrypting gossip (QS_GOSSIP_KEY)")
@@ -87,15 +94,12 @@ func parseConfig(args []string) (config, error) {
 	if *seeds != "" {
 		c.Seeds = strings.Split(*seeds, ",")
 	}
-	for _, s := range strings.Split(*members, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || n == 0 {
-			return c, fmt.Errorf("-members: bad node id %q", s)
-		}
-		c.Members = append(c.Members, groupcomm.NodeID(n))
+	var err error
+	if c.Members, err = parseIDs("-members", *members); err != nil {
+		return c, err
+	}
+	if c.Bootstrap, err = parseIDs("-bootstrap", *bootstrap); err != nil {
+		return c, err
 	}
 	switch *dur {
 	case "disk":
@@ -106,19 +110,42 @@ func parseConfig(args []string) (config, error) {
 		return c, fmt.Errorf("-durability: %q is neither disk nor memory", *dur)
 	}
 	if c.Demo > 0 {
+		if c.LoadClients > 0 {
+			return c, errors.New("-load-clients runs in the fixed-groups mode only, not with -demo")
+		}
 		return c, nil // the demo fills in identities and addresses itself
 	}
 	return c, c.validate()
+}
+
+// parseIDs parses a comma-separated list of node ids.
+func parseIDs(flagName, list string) ([]groupcomm.NodeID, error) {
+	var out []groupcomm.NodeID
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("%s: bad node id %q", flagName, s)
+		}
+		out = append(out, groupcomm.NodeID(n))
+	}
+	return out, nil
 }
 
 func (c *config) validate() error {
 	switch {
 	case c.ID == 0:
 		return errors.New("-id is required")
+	case c.rapsMode() && c.KVPartitions < 1:
+		return errors.New("-kv-partitions must be at least 1")
+	case c.rapsMode() && c.LoadClients > 0:
+		return errors.New("-load-clients runs in the fixed-groups mode only (give -members)")
+	case c.rapsMode():
+		return nil
 	case c.Groups < 1:
 		return errors.New("-groups must be at least 1")
-	case len(c.Members) == 0:
-		return errors.New("-members is required: the node ids of the groups' first view")
 	}
 	return nil
 }

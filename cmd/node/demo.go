@@ -14,10 +14,12 @@ import (
 )
 
 // runDemo runs an in-process cluster: n nodes on loopback, each with its
-// real TCP transport, memberlist gossip, bbolt file (in a temporary
-// directory unless -data is given) and HTTP API, hosting -groups kv groups
-// cloned on every node. It is the project's main job until the
-// partitioned service and its front end exist.
+// real TCP transport, memberlist gossip, write-ahead log and bbolt file
+// (in a temporary directory unless -data is given) and HTTP API. The
+// first min(n, 5) bootstrap the management group; the built-in kv service
+// is partitioned (-kv-partitions) and placed by the partition map, and any
+// node's API routes a key to its partition's clones. It is the project's
+// main job until the front end exists.
 func runDemo(ctx context.Context, base config, logger *slog.Logger) error {
 	n := base.Demo
 	dir := base.Data
@@ -29,15 +31,15 @@ func runDemo(ctx context.Context, base config, logger *slog.Logger) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	var members []groupcomm.NodeID
-	for i := 1; i <= n; i++ {
-		members = append(members, groupcomm.NodeID(i))
+	var boot []groupcomm.NodeID
+	for i := 1; i <= min(n, 5); i++ {
+		boot = append(boot, groupcomm.NodeID(i))
 	}
 	var nodes []*node
 	var servers []*http.Server
 	for i := 1; i <= n; i++ {
 		c := base
-		c.ID, c.Members, c.Create = uint64(i), members, true
+		c.ID, c.Members, c.Bootstrap = uint64(i), nil, boot
 		c.Transport = fmt.Sprintf("127.0.0.1:%d", 7100+i)
 		c.Gossip = fmt.Sprintf("127.0.0.1:%d", 7200+i)
 		c.HTTP = fmt.Sprintf("127.0.0.1:%d", 7300+i)
@@ -59,14 +61,15 @@ func runDemo(ctx context.Context, base config, logger *slog.Logger) error {
 		nodes = append(nodes, nd)
 		servers = append(servers, srv)
 	}
-	fmt.Printf(`Quicksilver demo: %d nodes, %d kv groups cloned on every node (%s durability), data in %s
+	fmt.Printf(`Quicksilver demo: %d nodes; the kv service in %d partitions of %d clones (%s), placed by the partition map; data in %s
 
-  write:   curl -X PUT localhost:7301/v1/groups/1/kv/greeting -d hello
-  read:    curl 'localhost:7302/v1/groups/1/kv/greeting?consistency=strict'
-  status:  curl localhost:7303/status
+  write:   curl -X PUT localhost:7301/v1/kv/greeting -d hello
+  read:    curl 'localhost:7302/v1/kv/greeting?consistency=strict'
+  map:     curl localhost:7303/v1/map
+  status:  curl localhost:7301/status
 
-Nodes answer on ports 7301..%d. Ctrl-C stops the cluster.
-`, n, base.Groups, base.Durability, dir, 7300+n)
+Nodes answer on ports 7301..%d; any node routes any key. Ctrl-C stops the cluster.
+`, n, base.KVPartitions, min(n, 3), base.Durability, dir, 7300+n)
 	if base.LoadClients > 0 {
 		for _, nd := range nodes {
 			go nd.runLoad(ctx)

@@ -26,8 +26,12 @@ const maxBody = 1 << 20
 
 func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /v1/groups/{g}/kv/{key}", n.handlePut)
-	mux.HandleFunc("GET /v1/groups/{g}/kv/{key}", n.handleGet)
+	if n.cfg.rapsMode() {
+		n.rapsRoutes(mux)
+	} else {
+		mux.HandleFunc("PUT /v1/groups/{g}/kv/{key}", n.handlePut)
+		mux.HandleFunc("GET /v1/groups/{g}/kv/{key}", n.handleGet)
+	}
 	mux.HandleFunc("GET /status", n.handleStatus)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", n.handleReady)
@@ -128,10 +132,23 @@ type groupStatus struct {
 	WaitingFor []string `json:"waiting_for,omitempty"`
 }
 
+// groupIDs: the hosted groups (what the map placed here, the management
+// group included), or the fixed groups 1..-groups.
+func (n *node) groupIDs() []replica.GroupID {
+	if n.cfg.rapsMode() {
+		return n.host.Groups()
+	}
+	var ids []replica.GroupID
+	for i := 1; i <= n.cfg.Groups; i++ {
+		ids = append(ids, replica.GroupID(i))
+	}
+	return ids
+}
+
 func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	var out []groupStatus
-	for i := 1; i <= n.cfg.Groups; i++ {
-		g, err := n.host.Group(replica.GroupID(i))
+	for _, i := range n.groupIDs() {
+		g, err := n.host.Group(i)
 		if err != nil {
 			continue
 		}
@@ -144,6 +161,11 @@ func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, st)
 	}
 	resp := map[string]any{"node": n.cfg.ID, "groups": out, "members": n.memberList()}
+	if n.raps != nil {
+		if m := n.raps.Map(); m != nil {
+			resp["epoch"] = m.Epoch
+		}
+	}
 	if n.store != nil {
 		resp["store"] = n.storeStatus()
 	}
@@ -169,8 +191,12 @@ func (n *node) storeStatus() map[string]any {
 }
 
 func (n *node) handleReady(w http.ResponseWriter, _ *http.Request) {
-	for i := 1; i <= n.cfg.Groups; i++ {
-		g, err := n.host.Group(replica.GroupID(i))
+	if n.raps != nil && n.raps.Map() == nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "no partition map yet")
+		return
+	}
+	for _, i := range n.groupIDs() {
+		g, err := n.host.Group(i)
 		if err != nil || g.Info().View == 0 {
 			writeError(w, http.StatusServiceUnavailable, "not_ready", fmt.Sprintf("group %d has no view yet", i))
 			return

@@ -1,21 +1,31 @@
 // Command qs-node runs one Quicksilver node: memberlist membership, the
-// multiplexed TCP transport, a bbolt store and a racs.Host hosting kv
-// groups whose members are other nodes. Until the partition-map service
-// exists, the groups are given on the command line: -groups N kv groups,
-// each with first view -members (ranks rotated per group so sequencers
-// spread over the nodes).
+// multiplexed TCP transport, the write-ahead log and bbolt store, and a
+// racs.Host. It runs in one of two modes.
 //
-//	qs-node -id 1 -members 1,2,3 -create -transport 127.0.0.1:7101 \
+// The partitioned mode (the default): the node hosts what the partition
+// map gives it (raps). The first nodes of a new cluster, on empty disks,
+// bootstrap the management group with the same -bootstrap list; the first
+// of them defines the built-in kv service once enough nodes offer it.
+// Later nodes join through -seeds. A node with state restarts its clones,
+// and a node never bootstraps a second cluster. Any node's API routes any
+// key: PUT/GET/DELETE /v1/kv/{key}, GET /v1/map.
+//
+//	qs-node -id 1 -bootstrap 1,2,3 -transport 127.0.0.1:7101 \
 //	        -gossip 127.0.0.1:7201 -http 127.0.0.1:7301 -data /tmp/n1
-//	qs-node -id 2 -members 1,2,3 -create -transport 127.0.0.1:7102 \
+//	qs-node -id 2 -bootstrap 1,2,3 -transport 127.0.0.1:7102 \
 //	        -gossip 127.0.0.1:7202 -http 127.0.0.1:7302 -data /tmp/n2 -seeds 127.0.0.1:7201
+//	qs-node -id 4 -transport 127.0.0.1:7104 -gossip 127.0.0.1:7204 \
+//	        -http 127.0.0.1:7304 -data /tmp/n4 -seeds 127.0.0.1:7201
 //
-// -create is safe to pass on every start: a node with state for a group
-// restarts it; one without (a first start, a memory node after a restart,
-// a wiped disk) asks the other members and starts the group's first view
-// only if none of them holds it yet, and joins it otherwise.
+// The fixed-groups mode (-members): -groups N kv groups, each with first
+// view -members (ranks rotated per group so sequencers spread), addressed
+// as /v1/groups/{g}/kv/{key}; the built-in load generator (-load-clients)
+// runs in this mode (scripts/bench-tcp.sh). -create is safe to pass on
+// every start: a node with state for a group restarts it; one without asks
+// the other members and starts the group's first view only if none of them
+// holds it yet, and joins it otherwise.
 //
-// Every flag has a QS_* environment twin (QS_ID, QS_MEMBERS, ...).
+// Every flag has a QS_* environment twin (QS_ID, QS_BOOTSTRAP, ...).
 package main
 
 import (
@@ -39,6 +49,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/internal/transport/tcp"
 	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/racs"
+	"github.com/quicksilver-go/quicksilver/raps"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
@@ -49,6 +60,10 @@ type node struct {
 	ml    *membership.Membership
 	tr    *tcp.Transport
 	host  *racs.Host
+	// raps is the partitioned-service runtime (the partitioned mode).
+	raps   *raps.Node
+	rapsMu sync.Mutex
+	stop   chan struct{}
 }
 
 func main() {
@@ -105,7 +120,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 }
 
 func start(cfg config, logger *slog.Logger) (*node, error) {
-	n := &node{cfg: cfg, log: logger}
+	n := &node{cfg: cfg, log: logger, stop: make(chan struct{})}
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return nil, err
 	}
@@ -170,6 +185,16 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 	n.tr = tr
 	rc := racs.DefaultConfig()
 	rc.Node, rc.Cluster, rc.Store, rc.Transport, rc.TickInterval, rc.Logger = groupcomm.NodeID(cfg.ID), cfg.Cluster, store, tr, cfg.Tick, logger
+	// The Router's calls between nodes share the transport (raps, the
+	// partitioned mode); they reach the node once it runs.
+	rc.OnCall = func(from groupcomm.NodeID, c *racs.Call) {
+		n.rapsMu.Lock()
+		rn := n.raps
+		n.rapsMu.Unlock()
+		if rn != nil {
+			rn.OnCall(from, c)
+		}
+	}
 	hst, err := racs.NewHost(rc)
 	if err != nil {
 		return nil, err
@@ -178,7 +203,12 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 	h = hst
 	hmu.Unlock()
 	n.host = hst
-	for g := 1; g <= cfg.Groups; g++ {
+	if cfg.rapsMode() {
+		if err := n.startRaps(tr); err != nil {
+			return nil, err
+		}
+	}
+	for g := 1; !cfg.rapsMode() && g <= cfg.Groups; g++ {
 		v := firstView(cfg, g)
 		if _, err := hst.AddGroup(racs.GroupConfig{Group: replica.GroupID(g), Incarnation: 1, Durability: cfg.Durability,
 			StateMachine: kv.New(), Bootstrap: &v, Create: cfg.Create}); err != nil {
@@ -231,6 +261,10 @@ func (n *node) memberList() []map[string]any {
 }
 
 func (n *node) close() {
+	close(n.stop)
+	if n.raps != nil {
+		n.raps.Close()
+	}
 	if n.host != nil {
 		n.host.Close()
 	}
