@@ -8,7 +8,8 @@ import (
 
 // TestLayering enforces DESIGN §2: imports point only downward.
 // groupcomm imports nothing of the project; replica only groupcomm; the
-// clone component groupcomm and replica; racs those and the clone.
+// clone component groupcomm and replica; racs those and the clone;
+// partitionmap nothing; raps all of those (kv is a leaf service).
 func TestLayering(t *testing.T) {
 	const mod = "github.com/quicksilver-go/quicksilver"
 	allowed := map[string][]string{
@@ -19,6 +20,11 @@ func TestLayering(t *testing.T) {
 		"internal/simcheck": {"groupcomm", "internal/simcheck"},
 		"racs":              {"groupcomm", "replica/wal", "replica", "internal/clone", "racs"},
 		"kv":                {"kv"},
+		"partitionmap":      {"partitionmap"},
+		"raps/mgmt":         {"partitionmap", "raps/mgmt"},
+		"internal/rpc":      {"groupcomm", "replica/wal", "replica", "internal/clone", "racs", "internal/rpc"},
+		"raps": {"groupcomm", "replica/wal", "replica", "internal/clone", "racs", "internal/rpc",
+			"partitionmap", "raps/mgmt", "kv", "raps"},
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", mod+"/"+pkg).Output()

@@ -136,6 +136,10 @@ func (c *tcluster) waitUntil(what string, cond func() bool) {
 func (c *tcluster) dump() {
 	for id := range c.hosts {
 		g := c.group(id)
+		if g == nil {
+			c.t.Logf("node %d: no group", id)
+			continue
+		}
 		c.t.Logf("node %d: %+v applied=%d", id, g.Info(), g.Applied().Seq)
 	}
 }

@@ -285,10 +285,10 @@ func (c *Client) call(ctx context.Context, to groupcomm.NodeID, req *request) (r
 	return decodeReply(out)
 }
 
-// fetchMap asks node to for its partition map and the management
-// group's members.
-func (c *Client) fetchMap(ctx context.Context, to groupcomm.NodeID) (*partitionmap.Map, []groupcomm.NodeID, error) {
-	rep, err := c.call(ctx, to, &request{kind: kindMap})
+// fetchMap asks node to for its partition map, if newer than epoch
+// since, and the management group's members.
+func (c *Client) fetchMap(ctx context.Context, to groupcomm.NodeID, since uint64) (*partitionmap.Map, []groupcomm.NodeID, error) {
+	rep, err := c.call(ctx, to, &request{kind: kindMap, incarnation: since})
 	if err != nil {
 		return nil, nil, err
 	}

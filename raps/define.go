@@ -19,10 +19,20 @@ func (n *Node) DefineService(ctx context.Context, s Service) error {
 	if err != nil {
 		return err
 	}
-	return n.adminCAS(ctx, func(m *partitionmap.Map) mgmt.Command {
+	err = n.adminCAS(ctx, func(m *partitionmap.Map) mgmt.Command {
 		return mgmt.Command{Op: mgmt.OpDefineService, Epoch: m.Epoch, Service: ms, Ranges: ranges,
 			Reason: fmt.Sprintf("define service %q: %d partitions × %d clones", ms.Name, ms.Partitions, ms.Clones)}
 	})
+	if errors.Is(err, partitionmap.ErrExists) {
+		// An earlier attempt whose outcome was unknown may have defined
+		// it: the same definition is a success, another one is not.
+		if m := n.Map(); m != nil {
+			if have, err2 := m.Service(ms.Name); err2 == nil && *have == ms {
+				return nil
+			}
+		}
+	}
+	return err
 }
 
 // SetClones changes a service's clone count; the placer adds or removes

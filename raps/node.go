@@ -293,8 +293,18 @@ func (n *Node) fetchMap() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.Poll+200*time.Millisecond)
-		m, via, err := n.client.fetchMap(ctx, to)
+		var since uint64
+		if cur := n.Map(); cur != nil {
+			since = cur.Epoch
+		}
+		m, via, err := n.client.fetchMap(ctx, to, since)
 		cancel()
+		if errors.Is(err, errNoNewerMap) && since > 0 {
+			if len(via) > 0 {
+				n.mgmtVia.Store(&via)
+			}
+			return // up to date with that node
+		}
 		if err == nil {
 			if len(via) > 0 {
 				n.mgmtVia.Store(&via)

@@ -3,6 +3,7 @@ package raps
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
@@ -10,6 +11,9 @@ import (
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
+
+// errNoNewerMap: the node asked holds no map newer than the asker's.
+var errNoNewerMap = errors.New("raps: no newer map there")
 
 // wireErrors are the sentinels that cross the hop as themselves (rpc's
 // error codes): the Router decides on them what is safe to retry.
@@ -48,7 +52,7 @@ func (n *Node) serve(ctx context.Context, _ groupcomm.NodeID, body []byte) ([]by
 func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 	switch req.kind {
 	case kindMap:
-		return reply{data: n.mapReply()}, nil
+		return reply{data: n.mapReply(req.incarnation)}, nil
 	case kindAdmin:
 		if n.mgmtSM == nil {
 			return reply{}, fmt.Errorf("%w: node %d holds no management clone", ErrNotHosted, n.cfg.ID)
@@ -80,9 +84,10 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 	return reply{data: data, token: tok}, nil
 }
 
-// mapReply: the epoch-carrying binary map (empty before the first) and
-// the management group's members as this node knows them.
-func (n *Node) mapReply() []byte {
+// mapReply: the management group's members as this node knows them, and
+// the binary map if it is newer than the asker's epoch (a poll of an
+// unchanged map costs a few bytes, not the map).
+func (n *Node) mapReply(since uint64) []byte {
 	var b []byte
 	via := *n.mgmtVia.Load()
 	if n.mgmtSM != nil {
@@ -98,7 +103,7 @@ func (n *Node) mapReply() []byte {
 	for _, id := range via {
 		b = binary.AppendUvarint(b, uint64(id))
 	}
-	if m := n.Map(); m != nil {
+	if m := n.Map(); m != nil && m.Epoch > since {
 		mb, err := m.MarshalBinary()
 		if err == nil {
 			b = append(b, mb...)
@@ -121,7 +126,7 @@ func decodeMapReply(b []byte) (*partitionmap.Map, []groupcomm.NodeID, error) {
 		return nil, nil, d.err
 	}
 	if len(d.b) == 0 {
-		return nil, via, fmt.Errorf("%w: the node has no map yet", ErrNoMap)
+		return nil, via, errNoNewerMap
 	}
 	m := new(partitionmap.Map)
 	if err := m.UnmarshalBinary(d.b); err != nil {

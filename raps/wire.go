@@ -14,7 +14,7 @@ import (
 // ErrNotHosted instead of a wrong answer.
 //
 //	byte     kind
-//	uvarint  group, incarnation
+//	uvarint  group, incarnation (for kindMap: the asker's epoch)
 //	bytes    payload (the update, the query, or an admin command)
 //	bytes    idempotency key
 //	byte     read level

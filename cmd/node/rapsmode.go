@@ -27,7 +27,7 @@ import (
 func (c *config) rapsMode() bool { return len(c.Members) == 0 }
 
 func (n *node) kvService() raps.Service {
-	s := kv.Service(n.cfg.KVPartitions)
+	s := raps.KVService(n.cfg.KVPartitions)
 	if n.cfg.Demo > 0 && n.cfg.Demo < s.Clones {
 		s.Clones = n.cfg.Demo
 	}
@@ -120,7 +120,7 @@ func (n *node) kvUpdate(w http.ResponseWriter, r *http.Request, op []byte) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	key := r.PathValue("key")
-	res, err := n.raps.Client().Update(ctx, kv.ServiceName, []byte(key), op, raps.UpdateOptions{IdempotencyKey: r.Header.Get("Idempotency-Key")})
+	res, err := n.raps.Client().Update(ctx, raps.KVServiceName, []byte(key), op, raps.UpdateOptions{IdempotencyKey: r.Header.Get("Idempotency-Key")})
 	if err != nil {
 		writeRapsError(w, err)
 		return
@@ -159,7 +159,7 @@ func (n *node) handleKVGet(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	key := r.PathValue("key")
-	res, err := n.raps.Client().Query(ctx, kv.ServiceName, []byte(key), kv.Encode(kv.OpGet, key), level, tok)
+	res, err := n.raps.Client().Query(ctx, raps.KVServiceName, []byte(key), kv.Encode(kv.OpGet, key), level, tok)
 	if err != nil {
 		writeRapsError(w, err)
 		return
