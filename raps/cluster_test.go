@@ -26,7 +26,7 @@ import (
 // bubble (fake clock: timers and deadlines cannot fire early because the
 // machine is slow).
 type pcluster struct {
-	t     *testing.T
+	t     testing.TB
 	net   *memnet.Network
 	svcs  []raps.Service
 	boot  []groupcomm.NodeID
@@ -48,14 +48,21 @@ func kvService(name string, kind partitionmap.PartitionKind, parts int, dur part
 }
 
 func newPCluster(t *testing.T, n int, boot []groupcomm.NodeID, svcs ...raps.Service) *pcluster {
-	c := &pcluster{t: t, net: memnet.New(memnet.Config{Seed: 1, MinDelay: 100 * time.Microsecond, MaxDelay: 100 * time.Microsecond}),
-		svcs: svcs, boot: boot, hosts: map[groupcomm.NodeID]*racs.Host{}, nodes: map[groupcomm.NodeID]*raps.Node{},
-		dead: map[groupcomm.NodeID]bool{}, stores: map[groupcomm.NodeID]*replica.MemStore{}}
+	c := &pcluster{svcs: svcs, boot: boot}
+	c.init(t, memnet.Config{Seed: 1, MinDelay: 100 * time.Microsecond, MaxDelay: 100 * time.Microsecond})
 	t.Cleanup(c.close)
 	for i := 1; i <= n; i++ {
 		c.start(groupcomm.NodeID(i))
 	}
 	return c
+}
+
+// init sets up the network and the maps.
+func (c *pcluster) init(t testing.TB, nc memnet.Config) {
+	c.t = t
+	c.net = memnet.New(nc)
+	c.hosts, c.nodes = map[groupcomm.NodeID]*racs.Host{}, map[groupcomm.NodeID]*raps.Node{}
+	c.dead, c.stores = map[groupcomm.NodeID]bool{}, map[groupcomm.NodeID]*replica.MemStore{}
 }
 
 func (c *pcluster) live() []groupcomm.NodeID {
