@@ -67,6 +67,12 @@ type Config struct {
 	// member cannot catch up from the log and joins again with a snapshot.
 	// Default 10·SnapshotEvery.
 	MaxLogLag uint64
+	// RemoveSuspectedAfter: a node the failure detector has suspected for
+	// this many ticks is proposed for removal from every group this host
+	// sequences (suspect.go), so an idle group whose follower died
+	// installs its next view too, not only at its next update. Default
+	// 100 (1 s at the default tick); negative never proposes.
+	RemoveSuspectedAfter int
 	// OnCall receives every incoming Call packet (internal/rpc's frames;
 	// wire rpc's Endpoint.Deliver here): Deliver and DeliverBatch hand each
 	// one to it on the transport's goroutine, before they look up groups,
@@ -82,13 +88,14 @@ type Config struct {
 // DefaultConfig returns the defaults for the tunable fields.
 func DefaultConfig() Config {
 	return Config{
-		TickInterval:      10 * time.Millisecond,
-		Workers:           4,
-		Core:              groupcomm.DefaultConfig(),
-		ChunkSize:         256 << 10,
-		IdempotencyWindow: 1 << 20,
-		SnapshotEvery:     10000,
-		LogTail:           1000,
+		TickInterval:         10 * time.Millisecond,
+		Workers:              4,
+		Core:                 groupcomm.DefaultConfig(),
+		ChunkSize:            256 << 10,
+		IdempotencyWindow:    1 << 20,
+		SnapshotEvery:        10000,
+		LogTail:              1000,
+		RemoveSuspectedAfter: 100,
 	}
 }
 
@@ -111,6 +118,9 @@ func (c *Config) fill() {
 	}
 	if c.LogTail == 0 {
 		c.LogTail = d.LogTail
+	}
+	if c.RemoveSuspectedAfter == 0 {
+		c.RemoveSuspectedAfter = d.RemoveSuspectedAfter
 	}
 	if c.MaxLogLag == 0 {
 		c.MaxLogLag = 10 * c.SnapshotEvery

@@ -24,6 +24,9 @@
 //     whose workers want none stops its ticker: an idle group costs no
 //     CPU and sends nothing, and failure detection is per node (the
 //     membership layer, fed to SetSuspected), never a heartbeat per group.
+//     A node suspected for Config.RemoveSuspectedAfter ticks is proposed
+//     for removal by every group this host sequences (suspect.go), so an
+//     idle group that lost a follower installs its next view too.
 //   - One pass, one write, one flush. A worker takes the Ready of every
 //     group it touched, makes one durable write for all of them (and for
 //     every other worker committing at that moment) and hands all their

@@ -65,7 +65,8 @@ func newHost(cfg Config, manual bool) (*Host, error) {
 	h.incs = wallIncarnation
 	h.seedBase = func() uint64 { return uint64(time.Now().UnixNano()) }
 	for range cfg.Workers {
-		w := &worker{host: h, index: len(h.workers), events: make(chan any, 4096), groups: map[replica.GroupID]*Group{}, done: make(chan struct{})}
+		w := &worker{host: h, index: len(h.workers), events: make(chan any, 4096), groups: map[replica.GroupID]*Group{}, done: make(chan struct{}),
+			suspects: map[groupcomm.NodeID]uint64{}}
 		h.workers = append(h.workers, w)
 	}
 	return h, nil

@@ -32,7 +32,9 @@ type worker struct {
 	nGroups, nTicking atomic.Int32
 	// wantTicks: the tick list is not empty (ticker.go).
 	wantTicks atomic.Bool
-	done      chan struct{}
+	// suspects: nodes suspected, and the tick since when (suspect.go).
+	suspects map[groupcomm.NodeID]uint64
+	done     chan struct{}
 }
 
 type suspicion struct {
@@ -88,6 +90,9 @@ func (w *worker) drainEvents() {
 func (w *worker) tick() {
 	w.ticks++
 	w.now()
+	if len(w.suspects) > 0 {
+		w.judgeSuspects()
+	}
 	kept := w.active[:0]
 	for _, g := range w.active {
 		if w.tickGroup(g) {
@@ -100,7 +105,7 @@ func (w *worker) tick() {
 	}
 	clear(w.active[len(kept):])
 	w.active = kept
-	if len(kept) == 0 {
+	if len(kept) == 0 && len(w.suspects) == 0 {
 		w.wantTicks.Store(false)
 	}
 	w.nGroups.Store(int32(len(w.order)))
@@ -183,6 +188,7 @@ func (w *worker) handle(ev any) {
 	case leaveReq:
 		w.startLeave(e)
 	case suspicion:
+		w.noteSuspicion(e.node, e.on)
 		for _, g := range w.order {
 			if g.cl != nil {
 				g.wake()
