@@ -5,7 +5,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -34,19 +33,7 @@ func (c *procCluster) startPartitioned(id int) {
 		}
 	}
 	args = append(args, "-seeds", strings.Join(seeds, ","))
-	cmd := exec.Command(c.bin, args...)
-	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("log%d", id)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.procs[id] = cmd
-	c.mu.Unlock()
-	go cmd.Wait()
+	c.launch(id, args)
 }
 
 func (c *procCluster) kvPut(id int, key, val string) bool {

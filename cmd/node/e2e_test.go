@@ -193,6 +193,11 @@ func (c *procCluster) start(id int, create bool) {
 	if create {
 		args = append(args, "-create")
 	}
+	c.launch(id, args)
+}
+
+// launch starts qs-node with args as node id, its output in log<id>.
+func (c *procCluster) launch(id int, args []string) {
 	cmd := exec.Command(c.bin, args...)
 	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("log%d", id)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -85,15 +85,8 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	level := racs.Any
-	switch r.URL.Query().Get("consistency") {
-	case "", "any":
-	case "session":
-		level = racs.Session
-	case "strict":
-		level = racs.Strict
-	default:
-		writeError(w, http.StatusBadRequest, "bad_consistency", "consistency must be any, session or strict")
+	level, ok := parseLevel(w, r)
+	if !ok {
 		return
 	}
 	tok, err := parseToken(r.URL.Query().Get("token"))
