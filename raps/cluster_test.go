@@ -554,3 +554,74 @@ func TestMapAndDiskServicesSurviveRestartOfEveryNode(t *testing.T) {
 		}
 	})
 }
+
+// Bad input to the admin changes gets a clear error and changes nothing:
+// the map's epoch stays, and the history records nothing.
+func TestAdminRefusesBadInput(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		good := kvService("kv", partitionmap.Hash, 4, partitionmap.Memory)
+		c := newPCluster(t, 3, []groupcomm.NodeID{1, 2, 3}, good)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c.waitFor("three nodes in the map", 20*time.Second, func() bool {
+			m := c.node(1).Map()
+			return m != nil && len(m.Nodes) == 3
+		})
+		if err := c.node(1).DefineService(ctx, good); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor("clones converged", 20*time.Second, c.converged)
+		nd := c.node(1)
+		m := nd.Map()
+		hist, err := nd.History(0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gapped := kvService("gapped", partitionmap.Range, 0, partitionmap.Memory)
+		gapped.Ranges = []partitionmap.KeyRange{{End: partitionmap.Key("m")}, {Start: partitionmap.Key("n")}}
+		tooMany := kvService("big", partitionmap.Hash, 4, partitionmap.Memory)
+		tooMany.Clones = 5
+		noNew := kvService("nonew", partitionmap.Hash, 4, partitionmap.Memory)
+		noNew.New = nil
+		cases := []struct {
+			name string
+			do   func() error
+			want error
+		}{
+			{"redefine kv differently", func() error {
+				s := good
+				s.Partitions = 8
+				return nd.DefineService(ctx, s)
+			}, partitionmap.ErrExists},
+			{"gapped ranges", func() error { return nd.DefineService(ctx, gapped) }, nil},
+			{"a service no node offers", func() error { return nd.DefineService(ctx, tooMany) }, nil},
+			{"clones > nodes", func() error { return nd.SetClones(ctx, "kv", 5) }, partitionmap.ErrTooFewNodes},
+			{"no state machine", func() error { return nd.DefineService(ctx, noNew) }, raps.ErrInvalidService},
+			{"clones of an unknown service", func() error { return nd.SetClones(ctx, "nope", 2) }, partitionmap.ErrUnknownService},
+			{"drain an unknown node", func() error { return nd.Drain(ctx, 99) }, nil},
+			{"move to a node that lacks the service", func() error {
+				return nd.MoveClone(ctx, partitionmap.PartRef{Service: "kv", ID: 0}, partitionmap.NodeID(m.Partitions[0].Clones[0].Node), 99)
+			}, nil},
+		}
+		for _, tc := range cases {
+			err := tc.do()
+			if err == nil {
+				t.Errorf("%s: accepted", tc.name)
+				continue
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+			}
+			if len(err.Error()) < 20 {
+				t.Errorf("%s: error %q says too little", tc.name, err)
+			}
+			t.Logf("%s: %v", tc.name, err)
+		}
+		if got := nd.Map(); got.Epoch != m.Epoch {
+			t.Fatalf("refused changes moved the map from epoch %d to %d", m.Epoch, got.Epoch)
+		}
+		if h2, _ := nd.History(0, 0); len(h2) != len(hist) {
+			t.Fatalf("refused changes wrote history: %d entries, then %d", len(hist), len(h2))
+		}
+	})
+}

@@ -92,3 +92,21 @@ func (n *Node) waitMap(ctx context.Context, want uint64) error {
 		}
 	}
 }
+
+// History returns the map's change history after epoch since (at most
+// limit entries; ≤ 0 for all kept), from this node's management clone.
+func (n *Node) History(since uint64, limit int) ([]mgmt.Change, error) {
+	if n.mgmtSM == nil {
+		return nil, fmt.Errorf("%w: node %d holds no management clone", ErrNotHosted, n.cfg.ID)
+	}
+	return n.mgmtSM.History(since, limit), nil
+}
+
+// MoveClone moves partition ref's clone on node from to node to (a
+// learner on to first; the placer finishes the move).
+func (n *Node) MoveClone(ctx context.Context, ref partitionmap.PartRef, from, to partitionmap.NodeID) error {
+	return n.adminCAS(ctx, func(m *partitionmap.Map) mgmt.Command {
+		return mgmt.Command{Op: mgmt.OpMoveClone, Epoch: m.Epoch, Ref: ref, From: from, To: to,
+			Reason: fmt.Sprintf("move %v from node %d to node %d", ref, from, to)}
+	})
+}
