@@ -51,9 +51,11 @@
 //
 // # Departures, for now
 //
-//   - Nodes learn new epochs by polling (Config.Poll) a management member,
-//     not by a pushed subscription, and memberlist does not yet carry the
-//     epoch; a stale holder notices at its next poll.
+//   - Nodes learn new epochs by polling (Config.Poll) a management member
+//     (a poll of an unchanged map carries no map) and from gossip: each
+//     node advertises its epoch (Config.OnEpoch → memberlist metadata) and
+//     a peer's newer one makes it fetch at once (Node.Notice); there is no
+//     pushed subscription over the transport yet.
 //   - The management group stays on its bootstrap members; the map does
 //     not place it yet (up to 5 nodes, moved like any group, is to come).
 //   - Query routing weighs the client's own in-flight counts, not yet the

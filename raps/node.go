@@ -68,6 +68,10 @@ type Config struct {
 	// Policy bounds the placer (partitionmap.Policy: MaxConcurrentMoves,
 	// DeadGrace). Now is set at each plan.
 	Policy partitionmap.Policy
+	// OnEpoch, if set, is told each newer epoch this node takes (the
+	// node gossips it: memberlist metadata), from the goroutine that took
+	// it; it must not block.
+	OnEpoch func(epoch uint64)
 	// Clock is the wall clock (history times, dead-since). Default
 	// time.Now.
 	Clock  func() time.Time
@@ -118,6 +122,7 @@ type Node struct {
 	mgmtSM  *mgmt.StateMachine               // set if this node hosts a management clone
 	mgmtVia atomic.Pointer[[]groupcomm.NodeID]
 	changed chan struct{} // a newer map arrived locally (capacity 1)
+	noticed chan struct{} // a peer gossips a newer epoch (capacity 1)
 
 	// Owned by run.
 	hosted   map[replica.GroupID]hostedClone
@@ -165,7 +170,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), host: cfg.Host, svcs: map[string]Service{},
-		changed: make(chan struct{}, 1), hosted: map[replica.GroupID]hostedClone{}, removing: map[replica.GroupID]bool{},
+		changed: make(chan struct{}, 1), noticed: make(chan struct{}, 1), hosted: map[replica.GroupID]hostedClone{}, removing: map[replica.GroupID]bool{},
 		lastLive: map[groupcomm.NodeID]time.Time{}, stop: make(chan struct{})}
 	n.mu.removed = map[replica.GroupID]bool{}
 	for _, s := range cfg.Services {
@@ -190,6 +195,19 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.wg.Go(n.run)
 	return n, nil
+}
+
+// Notice tells the node that a peer holds the map at epoch (gossip): if
+// that is newer than the map held, the node fetches it at once rather
+// than at its next poll.
+func (n *Node) Notice(epoch uint64) {
+	if m := n.Map(); m != nil && m.Epoch >= epoch {
+		return
+	}
+	select {
+	case n.noticed <- struct{}{}:
+	default:
+	}
 }
 
 // OnCall hands a call packet to the node (wire it as racs.Config.OnCall).
@@ -246,6 +264,9 @@ func (n *Node) offer(m *partitionmap.Map) {
 			case n.changed <- struct{}{}:
 			default:
 			}
+			if f := n.cfg.OnEpoch; f != nil {
+				f(m.Epoch)
+			}
 			return
 		}
 	}
@@ -262,6 +283,8 @@ func (n *Node) run() {
 		case <-n.stop:
 			return
 		case <-n.changed:
+		case <-n.noticed:
+			n.fetchMap()
 		case <-t.C:
 			n.fetchMap()
 		}

@@ -48,6 +48,17 @@ func (n *node) startRaps(tr racs.Transport) error {
 	rc.Seeds = cfg.Bootstrap
 	rc.Live = n.liveNodes
 	rc.Logger = n.log
+	rc.OnEpoch = n.ml.SetEpoch // gossip it: a holder of an older map notices
+	n.ml.Subscribe(func(e membership.Event) {
+		if e.Type == membership.EventUpdate || e.Type == membership.EventJoin {
+			n.rapsMu.Lock()
+			rn := n.raps
+			n.rapsMu.Unlock()
+			if rn != nil {
+				rn.Notice(e.Member.Epoch)
+			}
+		}
+	})
 	if cfg.Durability == racs.Memory {
 		rc.MgmtDurability = racs.Memory
 	}
