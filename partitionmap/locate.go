@@ -3,6 +3,7 @@ package partitionmap
 import (
 	"bytes"
 	"fmt"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -45,41 +46,10 @@ func (m *Map) Locate(service string, key []byte) (*Partition, error) {
 	return nil, fmt.Errorf("%w: service %q has partitioning %v", ErrInvalidMap, service, svc.Partitioning)
 }
 
-// LocateString is Locate for a string key, also without allocating.
+// LocateString is Locate for a string key, also without allocating: the
+// key's bytes are only read, so they are handed to Locate as they are.
 func (m *Map) LocateString(service string, key string) (*Partition, error) {
-	si, ok := m.serviceIndex(service)
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownService, service)
-	}
-	lo, hi, ok := m.partitionSpan(si)
-	if !ok {
-		return nil, fmt.Errorf("%w: partitions of %q are not where the service says", ErrInvalidMap, service)
-	}
-	parts := m.Partitions[lo:hi]
-	svc := &m.Services[si]
-	switch svc.Partitioning {
-	case Hash:
-		if svc.Slots == 0 {
-			return nil, fmt.Errorf("%w: hash service %q has no slots", ErrInvalidMap, service)
-		}
-		return locateSlot(parts, service, uint32(xxhash.Sum64String(key)%uint64(svc.Slots)))
-	case Range:
-		// string(b) in a comparison does not allocate.
-		i, j := 0, len(parts)
-		for i < j {
-			mid := int(uint(i+j) >> 1)
-			if string(parts[mid].Start) <= key {
-				i = mid + 1
-			} else {
-				j = mid
-			}
-		}
-		if i == 0 || (len(parts[i-1].End) > 0 && key >= string(parts[i-1].End)) {
-			return nil, fmt.Errorf("%w: no partition of %q covers the key", ErrInvalidMap, service)
-		}
-		return &parts[i-1], nil
-	}
-	return nil, fmt.Errorf("%w: service %q has partitioning %v", ErrInvalidMap, service, svc.Partitioning)
+	return m.Locate(service, unsafe.Slice(unsafe.StringData(key), len(key)))
 }
 
 // locateSlot: the first partition whose SlotHi is above the slot.

@@ -87,11 +87,15 @@ func BenchmarkRouter(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 	}
 	upd := func(k string) []byte { return kv.Encode(kv.OpPut, k, []byte("v")) }
+	// group: the clone on node 1 of k's partition (node 1 sequences it).
+	group := func(k string) (*racs.Group, error) {
+		p, _ := m.LocateString("kv", k)
+		return c.host(1).Group(replica.GroupID(p.Group))
+	}
 	b.Run("update/direct", func(b *testing.B) {
 		run(b, func(i int) error {
 			k := localKeys[i%len(localKeys)]
-			p, _ := m.LocateString("kv", k)
-			g, err := c.host(1).Group(replica.GroupID(p.Group))
+			g, err := group(k)
 			if err != nil {
 				return err
 			}
@@ -118,8 +122,7 @@ func BenchmarkRouter(b *testing.B) {
 	b.Run("query/direct", func(b *testing.B) {
 		run(b, func(i int) error {
 			k := localKeys[i%len(localKeys)]
-			p, _ := m.LocateString("kv", k)
-			g, err := c.host(1).Group(replica.GroupID(p.Group))
+			g, err := group(k)
 			if err != nil {
 				return err
 			}

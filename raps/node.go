@@ -125,10 +125,11 @@ type Node struct {
 	noticed chan struct{} // a peer gossips a newer epoch (capacity 1)
 
 	// Owned by run.
-	hosted   map[replica.GroupID]hostedClone
-	removing map[replica.GroupID]bool
-	lastLive map[groupcomm.NodeID]time.Time
-	lastPlan time.Time
+	reconciled uint64 // the epoch reconcile last completed with nothing to retry
+	hosted     map[replica.GroupID]hostedClone
+	removing   map[replica.GroupID]bool
+	lastLive   map[groupcomm.NodeID]time.Time
+	lastPlan   time.Time
 
 	mu struct {
 		sync.Mutex

@@ -25,8 +25,20 @@ import (
 // management group, and the placer's next plan promotes it in the map and
 // removes the clone it replaces.
 
-// reconcile starts and stops clones to match m (run goroutine).
+// reconcile starts and stops clones to match m (run goroutine). A map
+// already reconciled with nothing left to retry is not walked again: the
+// loop runs every Poll, and a map holds every partition of the cluster.
 func (n *Node) reconcile(m *partitionmap.Map) {
+	n.mu.Lock()
+	for gid := range n.mu.removed { // leaves finished: a clone may start again
+		delete(n.removing, gid)
+		delete(n.mu.removed, gid)
+	}
+	n.mu.Unlock()
+	if m.Epoch == n.reconciled && len(n.removing) == 0 {
+		return
+	}
+	clean := true
 	self := partitionmap.NodeID(n.cfg.ID)
 	want := map[replica.GroupID]bool{}
 	for i := range m.Partitions {
@@ -43,15 +55,10 @@ func (n *Node) reconcile(m *partitionmap.Map) {
 			continue // still leaving; start again once it is out
 		}
 		if err := n.startClone(m, p); err != nil {
+			clean = false
 			n.log.Warn("cannot host clone", "partition", p.Ref().String(), "group", p.Group, "err", err)
 		}
 	}
-	n.mu.Lock()
-	for gid := range n.mu.removed {
-		delete(n.removing, gid)
-		delete(n.mu.removed, gid)
-	}
-	n.mu.Unlock()
 	for gid, h := range n.hosted {
 		if want[gid] || n.removing[gid] {
 			continue
@@ -60,6 +67,11 @@ func (n *Node) reconcile(m *partitionmap.Map) {
 		n.removing[gid] = true
 		n.log.Info("leaving group: the map moved the clone", "partition", h.ref.String(), "group", gid, "epoch", m.Epoch)
 		n.wg.Go(func() { n.leave(gid) })
+	}
+	if clean && len(n.removing) == 0 {
+		n.reconciled = m.Epoch
+	} else {
+		n.reconciled = 0
 	}
 }
 

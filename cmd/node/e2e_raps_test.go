@@ -5,7 +5,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,18 +65,8 @@ func TestPartitionedProcessesSurviveKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes; skipped with -short")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "qs-node")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	const nodes = 4
-	c := &procCluster{t: t, bin: bin, dir: dir, procs: map[int]*exec.Cmd{}, ports: map[int][3]int{}}
-	ports := freePorts(t, 3*nodes)
-	for i := 1; i <= nodes; i++ {
-		c.ports[i] = [3]int{ports[3*i-3], ports[3*i-2], ports[3*i-1]}
-	}
-	t.Cleanup(c.stopAll)
+	c := newProcCluster(t, nodes)
 	for i := 1; i <= nodes; i++ {
 		c.startPartitioned(i)
 	}

@@ -29,18 +29,8 @@ func TestProcessesSurviveKillAndPause(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes; skipped with -short")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "qs-node")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	const nodes, groups = 5, 4
-	c := &procCluster{t: t, bin: bin, dir: dir, procs: map[int]*exec.Cmd{}, ports: map[int][3]int{}}
-	ports := freePorts(t, 3*nodes)
-	for i := 1; i <= nodes; i++ {
-		c.ports[i] = [3]int{ports[3*i-3], ports[3*i-2], ports[3*i-1]}
-	}
-	t.Cleanup(c.stopAll)
+	c := newProcCluster(t, nodes)
 	for i := 1; i <= nodes; i++ {
 		c.start(i, true)
 	}
@@ -160,6 +150,23 @@ type procCluster struct {
 	mu    sync.Mutex
 	procs map[int]*exec.Cmd
 	ports map[int][3]int // transport, gossip, http
+}
+
+// newProcCluster builds qs-node and chooses ports for n processes, which
+// the cleanup kills.
+func newProcCluster(t *testing.T, n int) *procCluster {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "qs-node")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	c := &procCluster{t: t, bin: bin, dir: dir, procs: map[int]*exec.Cmd{}, ports: map[int][3]int{}}
+	ports := freePorts(t, 3*n)
+	for i := 1; i <= n; i++ {
+		c.ports[i] = [3]int{ports[3*i-3], ports[3*i-2], ports[3*i-1]}
+	}
+	t.Cleanup(c.stopAll)
+	return c
 }
 
 // freePorts returns n distinct free loopback ports (all held open while

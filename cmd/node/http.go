@@ -85,13 +85,8 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	level, ok := parseLevel(w, r)
+	level, tok, ok := parseRead(w, r)
 	if !ok {
-		return
-	}
-	tok, err := parseToken(r.URL.Query().Get("token"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

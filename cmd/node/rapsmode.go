@@ -158,13 +158,8 @@ func (n *node) handleKVDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *node) handleKVGet(w http.ResponseWriter, r *http.Request) {
-	level, ok := parseLevel(w, r)
+	level, tok, ok := parseRead(w, r)
 	if !ok {
-		return
-	}
-	tok, err := parseToken(r.URL.Query().Get("token"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -193,17 +188,27 @@ func (n *node) handleMap(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func parseLevel(w http.ResponseWriter, r *http.Request) (racs.Level, bool) {
+// parseRead reads a GET's consistency level and freshness token, or
+// answers 400 saying which is wrong.
+func parseRead(w http.ResponseWriter, r *http.Request) (racs.Level, racs.Token, bool) {
+	var level racs.Level
 	switch r.URL.Query().Get("consistency") {
 	case "", "any":
-		return racs.Any, true
+		level = racs.Any
 	case "session":
-		return racs.Session, true
+		level = racs.Session
 	case "strict":
-		return racs.Strict, true
+		level = racs.Strict
+	default:
+		writeError(w, http.StatusBadRequest, "bad_consistency", "consistency must be any, session or strict")
+		return 0, racs.Token{}, false
 	}
-	writeError(w, http.StatusBadRequest, "bad_consistency", "consistency must be any, session or strict")
-	return 0, false
+	tok, err := parseToken(r.URL.Query().Get("token"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
+		return 0, racs.Token{}, false
+	}
+	return level, tok, true
 }
 
 func setRapsHeaders(w http.ResponseWriter, res raps.Result) {
