@@ -3,44 +3,93 @@ package raps
 import (
 	"context"
 	crand "crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/internal/rpc"
 	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/racs"
-	"github.com/quicksilver-go/quicksilver/replica"
+	"github.com/quicksilver-go/quicksilver/raps/mgmt"
 )
 
 // Client is the Router: key → partition → group → clone. An update goes
-// to the group's sequencer (the map's rank-0 clone, else any clone: every
-// member may multicast); a query to a clone chosen by power of two
-// choices over the client's own in-flight counts. A call to a clone in
-// this process takes no hop and no encoding.
+// to the group's sequencer (as a local clone sees the installed view, else
+// the map's rank-0 clone, else any clone: every member may multicast); a
+// query to a clone chosen by power of two choices (choose.go) over the
+// gossiped load, the client's own in-flight calls and its latency EWMA,
+// hedged to a second clone when slower than the recent p95. A call to a
+// clone in this process takes no hop and no encoding.
 //
 // Retries across view and epoch changes are always safe: an update
 // carries an idempotency key (the caller's, or one the client makes), so
 // a retry after an unknown outcome applies at most once (G6).
+//
+// A Node's client is Node.Client; a stateless front end makes its own
+// with NewClient (frontend.go).
 type Client struct {
-	n        *Node
-	mu       sync.Mutex
-	inflight map[groupcomm.NodeID]*atomic.Int64
-	rng      *rand.Rand
+	self groupcomm.NodeID
+	rpc  *rpc.Endpoint
+	env  clientEnv
+	load func(groupcomm.NodeID) float64 // gossiped load; nil: none
+	live func() []groupcomm.NodeID      // the failure detector's live nodes; nil: all
+	// attemptTimeout bounds one attempt of a call, so that a dead or
+	// stalled clone costs one attempt, not the caller's whole deadline.
+	attemptTimeout time.Duration
+	clock          func() time.Time // admin command times
+	pick           picker
+	// closer stops a client made by NewClient (nil for a Node's).
+	closer func()
 }
 
-func newClient(n *Node) *Client {
-	var seed [16]byte
-	_, _ = crand.Read(seed[:])
-	return &Client{n: n, inflight: map[groupcomm.NodeID]*atomic.Int64{},
-		rng: rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))}
+func newClient(self groupcomm.NodeID, ep *rpc.Endpoint, env clientEnv, load func(groupcomm.NodeID) float64,
+	live func() []groupcomm.NodeID, attemptTimeout time.Duration) *Client {
+	if attemptTimeout <= 0 {
+		attemptTimeout = DefaultAttemptTimeout
+	}
+	return &Client{self: self, rpc: ep, env: env, load: load, live: live, attemptTimeout: attemptTimeout,
+		clock: time.Now, pick: newPicker()}
 }
+
+// DefaultAttemptTimeout bounds one attempt of a Router call: past it the
+// Router tries another clone (an update with the same idempotency key).
+const DefaultAttemptTimeout = time.Second
+
+// errAttemptTimeout: one attempt's time ran out while the caller's had
+// not; the outcome of that attempt is unknown and the Router tries again.
+var errAttemptTimeout = errors.New("raps: attempt timed out")
+
+// callAttempt is call bounded by the attempt timeout.
+func (c *Client) callAttempt(ctx context.Context, to groupcomm.NodeID, req *request) (reply, error) {
+	actx, cancel := context.WithTimeout(ctx, c.attemptTimeout)
+	defer cancel()
+	rep, err := c.call(actx, to, req)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		err = fmt.Errorf("%w at node %d: %w", errAttemptTimeout, to, err)
+	}
+	return rep, err
+}
+
+// isLive: whether the failure detector holds id alive (true without one).
+func (c *Client) isLive(id groupcomm.NodeID, live []groupcomm.NodeID) bool {
+	return live == nil || id == c.self || slices.Contains(live, id)
+}
+
+func (c *Client) liveNow() []groupcomm.NodeID {
+	if c.live == nil {
+		return nil
+	}
+	return c.live()
+}
+
+// Map returns the newest partition map the client knows (nil before the
+// first).
+func (c *Client) Map() *partitionmap.Map { return c.env.Map() }
 
 // UpdateOptions are an update's options.
 type UpdateOptions struct {
@@ -80,7 +129,7 @@ func (c *Client) Update(ctx context.Context, service string, key, op []byte, opt
 		}
 		to := c.updateTarget(p, attempt)
 		req := request{kind: kindUpdate, group: p.Group, incarnation: p.Incarnation, payload: op, idemKey: idem}
-		rep, err := c.call(ctx, to, &req)
+		rep, err := c.callAttempt(ctx, to, &req)
 		if err == nil {
 			return Result{Data: rep.data, Partition: p.Ref(), Group: p.Group, Token: rep.token, View: rep.view, Clone: to}, nil
 		}
@@ -113,7 +162,8 @@ func certainlyNotApplied(err error) bool {
 func retryable(err error) bool {
 	return errors.Is(err, ErrNotApplied) || errors.Is(err, ErrNotHosted) || errors.Is(err, racs.ErrBusy) ||
 		errors.Is(err, racs.ErrStopped) || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, racs.ErrStale) ||
-		errors.Is(err, rpc.ErrBusy)
+		errors.Is(err, rpc.ErrBusy) || errors.Is(err, errAttemptTimeout) ||
+		errors.Is(err, racs.ErrNoQuorum) // a read whose confirmation round failed (a view change): ask again
 }
 
 func (c *Client) pause(ctx context.Context, attempt int) bool {
@@ -141,10 +191,8 @@ func (c *Client) queryPartition(ctx context.Context, p *partitionmap.Partition, 
 	var last error
 	var tried []groupcomm.NodeID
 	for attempt := range maxAttempts {
-		to := c.queryTarget(p, tried)
-		tried = append(tried, to)
 		req := request{kind: kindQuery, group: p.Group, incarnation: p.Incarnation, payload: q, level: level, token: token}
-		rep, err := c.call(ctx, to, &req)
+		rep, to, err := c.hedgedQuery(ctx, p, &req, &tried)
 		if err == nil {
 			return Result{Data: rep.data, Partition: p.Ref(), Group: p.Group, Token: rep.token, Clone: to}, nil
 		}
@@ -152,7 +200,7 @@ func (c *Client) queryPartition(ctx context.Context, p *partitionmap.Partition, 
 		if !retryable(err) || ctx.Err() != nil || !c.pause(ctx, attempt) {
 			break
 		}
-		if m := c.n.Map(); m != nil { // the map may have moved on: choose among the latest clones
+		if m := c.env.Map(); m != nil { // the map may have moved on: choose among the latest clones
 			if np, err := m.Partition(p.Ref()); err == nil {
 				p = np
 			}
@@ -170,7 +218,7 @@ type PartResult struct {
 // Scatter queries every partition of service in parallel, within ctx;
 // partial is set when some partition did not answer (its Err says why).
 func (c *Client) Scatter(ctx context.Context, service string, q []byte, level racs.Level) (out []PartResult, partial bool, err error) {
-	m := c.n.Map()
+	m := c.env.Map()
 	if m == nil {
 		return nil, false, ErrNoMap
 	}
@@ -200,7 +248,7 @@ func (c *Client) Scatter(ctx context.Context, service string, q []byte, level ra
 }
 
 func (c *Client) locate(service string, key []byte) (*partitionmap.Partition, error) {
-	m := c.n.Map()
+	m := c.env.Map()
 	if m == nil {
 		return nil, ErrNoMap
 	}
@@ -214,33 +262,24 @@ func (c *Client) locate(service string, key []byte) (*partitionmap.Partition, er
 	return p, nil
 }
 
-// updateTarget: the group's sequencer as this node sees it (its own clone
-// knows the installed view), else the map's rank-0 clone; later attempts
-// go round the other clones.
+// updateTarget: the group's sequencer as this process's clone sees it
+// (the installed view), else the map's rank-0 clone; later attempts, and
+// a first one whose choice the failure detector holds dead, go round the
+// other live voters.
 func (c *Client) updateTarget(p *partitionmap.Partition, attempt int) groupcomm.NodeID {
+	live := c.liveNow()
 	if attempt == 0 {
-		if g, err := c.n.host.Group(replica.GroupID(p.Group)); err == nil {
-			if s := g.Info().Sequencer.Node; s != 0 {
-				return s
-			}
+		s := c.env.sequencer(p.Group)
+		if s == 0 {
+			s = groupcomm.NodeID(p.Sequencer())
 		}
-		return groupcomm.NodeID(p.Sequencer())
+		if c.isLive(s, live) {
+			return s
+		}
 	}
-	voters := p.Voters()
-	return groupcomm.NodeID(voters[attempt%len(voters)].Node)
-}
-
-// queryTarget: power of two choices among the voters not yet tried, by
-// this client's in-flight calls (the least loaded of two random clones).
-func (c *Client) queryTarget(p *partitionmap.Partition, tried []groupcomm.NodeID) groupcomm.NodeID {
 	var cands []groupcomm.NodeID
 	for _, v := range p.Voters() {
-		id := groupcomm.NodeID(v.Node)
-		seen := false
-		for _, t := range tried {
-			seen = seen || t == id
-		}
-		if !seen {
+		if id := groupcomm.NodeID(v.Node); c.isLive(id, live) {
 			cands = append(cands, id)
 		}
 	}
@@ -249,36 +288,17 @@ func (c *Client) queryTarget(p *partitionmap.Partition, tried []groupcomm.NodeID
 			cands = append(cands, groupcomm.NodeID(v.Node))
 		}
 	}
-	c.mu.Lock()
-	a := cands[c.rng.IntN(len(cands))]
-	b := cands[c.rng.IntN(len(cands))]
-	c.mu.Unlock()
-	if c.counter(b).Load() < c.counter(a).Load() {
-		return b
-	}
-	return a
-}
-
-func (c *Client) counter(id groupcomm.NodeID) *atomic.Int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n, ok := c.inflight[id]
-	if !ok {
-		n = new(atomic.Int64)
-		c.inflight[id] = n
-	}
-	return n
+	return cands[attempt%len(cands)]
 }
 
 // call runs req at node to: in process if to is this node.
 func (c *Client) call(ctx context.Context, to groupcomm.NodeID, req *request) (reply, error) {
-	cnt := c.counter(to)
-	cnt.Add(1)
-	defer cnt.Add(-1)
-	if to == c.n.cfg.ID {
-		return c.n.handle(ctx, req)
+	done := c.pick.start(to)
+	defer done()
+	if to == c.self {
+		return c.env.local(ctx, req)
 	}
-	out, err := c.n.rpc.Call(ctx, to, req.encode())
+	out, err := c.rpc.Call(ctx, to, req.encode())
 	if err != nil {
 		return reply{}, err
 	}
@@ -298,10 +318,30 @@ func (c *Client) fetchMap(ctx context.Context, to groupcomm.NodeID, since uint64
 // adminRemote sends an encoded mgmt command to a management member.
 func (c *Client) adminRemote(ctx context.Context, cmd []byte) ([]byte, error) {
 	var last error = ErrNoMap
-	for _, to := range *c.n.mgmtVia.Load() {
+	for _, to := range c.env.mgmtMembers() {
 		rep, err := c.call(ctx, to, &request{kind: kindAdmin, payload: cmd})
 		if err == nil {
 			return rep.data, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, last
+}
+
+// historyRemote asks a management member for the map's history.
+func (c *Client) historyRemote(ctx context.Context, since uint64, limit int) ([]mgmt.Change, error) {
+	var last error = ErrNoMap
+	for _, to := range c.env.mgmtMembers() {
+		rep, err := c.call(ctx, to, &request{kind: kindHistory, group: since, incarnation: uint64(max(limit, 0))})
+		if err == nil {
+			var out []mgmt.Change
+			if err := json.Unmarshal(rep.data, &out); err != nil {
+				return nil, fmt.Errorf("%w: history: %v", errMalformed, err)
+			}
+			return out, nil
 		}
 		last = err
 		if ctx.Err() != nil {

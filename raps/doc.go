@@ -35,19 +35,33 @@
 //     grace, drains, gradual rebalancing, at most MaxConcurrentMoves in
 //     flight, never below a live majority) and proposes them as one change
 //     whose reason lists them; each move is logged with its reason.
-//   - Client (client.go), the Router: key → partition (the map's
-//     Locate) → group → clone. Update goes to the group's sequencer (as
-//     this node's clone sees the installed view, else the map's rank-0
-//     clone; any member may multicast, so a stale choice costs a hop, not
-//     an error); Query to a voter chosen by power of two choices over the
-//     client's in-flight counts, at the level asked; Scatter queries every
-//     partition in parallel and flags partial results. Remote calls are
-//     request/response packets over the node's transport (internal/rpc,
-//     wire.go); a call to a clone in this process takes no hop and no
-//     encoding. Every update carries an idempotency key (the caller's, or
-//     one the client makes), so the Router's retries across view and epoch
-//     changes apply at most once. Errors are typed: ErrNotApplied (safe to
-//     retry), ErrOutcomeUnknown, ErrUnknownService, ErrBadKey.
+//   - Client (client.go, choose.go), the Router: key → partition (the
+//     map's Locate) → group → clone. Update goes to the group's sequencer
+//     (as this process's clone sees the installed view, else the map's
+//     rank-0 clone, else round the other live voters; any member may
+//     multicast, so a stale choice costs a hop, not an error); Query to a
+//     live voter chosen by power of two choices over a predicted wait —
+//     (the client's in-flight calls + the node's gossiped load + 1) × a
+//     peak EWMA of the client's round trips — and hedged to a second clone
+//     when slower than the recent p95 (at most a tenth of queries, from a
+//     budget); Scatter queries every partition in parallel and flags
+//     partial results. Each attempt is bounded (AttemptTimeout), so a dead
+//     or stalled clone costs one attempt, not the caller's deadline.
+//     Remote calls are request/response packets over the transport
+//     (internal/rpc, wire.go); a call to a clone in this process takes no
+//     hop and no encoding. Every update carries an idempotency key (the
+//     caller's, or one the client makes), so the Router's retries across
+//     view and epoch changes apply at most once. Errors are typed:
+//     ErrNotApplied (safe to retry), ErrOutcomeUnknown, ErrUnknownService,
+//     ErrBadKey. The admin calls (DefineService, SetClones, Drain,
+//     MoveClone, History, Admin) are the Client's too.
+//   - A process that hosts no clones — the stateless front end, or any Go
+//     program — makes its Router with NewClient (frontend.go): it joins
+//     the transport under an id of its own, learns the map by asking the
+//     management members, the seeds and the live nodes (every Poll, and at
+//     once on Client.Notice of a newer gossiped epoch), and sends every
+//     call over the transport; its transport hands packets to
+//     Client.DeliverBatch.
 //
 // # Departures, for now
 //
@@ -58,8 +72,6 @@
 //     pushed subscription over the transport yet.
 //   - The management group stays on its bootstrap members; the map does
 //     not place it yet (up to 5 nodes, moved like any group, is to come).
-//   - Query routing weighs the client's own in-flight counts, not yet the
-//     gossiped load and a latency EWMA.
 //
 // # The caller's duties
 //
@@ -67,5 +79,6 @@
 // the Node that host and its transport, the services this node has code
 // for, the seeds, and on the first nodes of a new cluster the bootstrap
 // list; feed the failure detector's live set (Config.Live) and its
-// suspicions (racs.Host.SetSuspected).
+// suspicions (racs.Host.SetSuspected); gossip Node.Load and feed the
+// peers' loads back (Config.Load).
 package raps

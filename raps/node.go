@@ -72,6 +72,13 @@ type Config struct {
 	// node gossips it: memberlist metadata), from the goroutine that took
 	// it; it must not block.
 	OnEpoch func(epoch uint64)
+	// Load, if set, is the load a node gossips (Node.Load of that node,
+	// carried by the membership layer): the Router weighs it when it
+	// chooses a clone to query.
+	Load func(groupcomm.NodeID) float64
+	// AttemptTimeout bounds one attempt of a Router call (default
+	// DefaultAttemptTimeout): past it the Router tries another clone.
+	AttemptTimeout time.Duration
 	// Clock is the wall clock (history times, dead-since). Default
 	// time.Now.
 	Clock  func() time.Time
@@ -185,7 +192,8 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.rpc = ep
-	n.client = newClient(n)
+	n.client = newClient(cfg.ID, ep, n, cfg.Load, cfg.Live, cfg.AttemptTimeout)
+	n.client.clock = cfg.Clock
 	via := slices.Clone(cfg.Bootstrap)
 	n.mgmtVia.Store(&via)
 	if len(cfg.Bootstrap) > 0 {
@@ -217,6 +225,13 @@ func (n *Node) OnCall(from groupcomm.NodeID, c *racs.Call) { n.rpc.Deliver(from,
 // Map returns the newest partition map this node has seen (nil before
 // the first).
 func (n *Node) Map() *partitionmap.Map { return n.cur.Load() }
+
+// Load is the node's load for the Routers of other processes to weigh
+// (gossip it: memberlist's SetLoad): the calls it is serving now, from
+// other processes and from its own Router.
+func (n *Node) Load() float64 {
+	return float64(n.rpc.Stats().InFlight + n.client.pick.stats(n.cfg.ID).inflight.Load())
+}
 
 // Client returns the node's Router.
 func (n *Node) Client() *Client { return n.client }
@@ -404,29 +419,6 @@ func (n *Node) isLive(id groupcomm.NodeID) bool {
 		return true
 	}
 	return slices.Contains(n.cfg.Live(), id)
-}
-
-// Admin proposes an admin change to the management group (locally if
-// this node hosts a clone of it, else through a member) and returns its
-// result.
-func (n *Node) Admin(ctx context.Context, cmd mgmt.Command) (mgmt.Result, error) {
-	if cmd.Time.IsZero() {
-		cmd.Time = n.cfg.Clock()
-	}
-	body, err := mgmt.EncodeCommand(cmd)
-	if err != nil {
-		return mgmt.Result{}, err
-	}
-	var out []byte
-	if n.mgmtSM != nil {
-		out, err = n.submitMgmt(ctx, body)
-	} else {
-		out, err = n.client.adminRemote(ctx, body)
-	}
-	if err != nil {
-		return mgmt.Result{}, err
-	}
-	return mgmt.DecodeResult(out)
 }
 
 func (n *Node) submitMgmt(ctx context.Context, body []byte) ([]byte, error) {

@@ -3,6 +3,7 @@ package raps
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -58,6 +59,13 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 			return reply{}, fmt.Errorf("%w: node %d holds no management clone", ErrNotHosted, n.cfg.ID)
 		}
 		out, err := n.submitMgmt(ctx, req.payload)
+		return reply{data: out}, err
+	case kindHistory:
+		ch, err := n.localHistory(req.group, int(min(req.incarnation, 1<<20)))
+		if err != nil {
+			return reply{}, err
+		}
+		out, err := json.Marshal(ch)
 		return reply{data: out}, err
 	case kindUpdate, kindQuery:
 	default:

@@ -29,6 +29,10 @@ const (
 	kindQuery  byte = 2 // payload is the query
 	kindMap    byte = 3 // the sender's partition map and management view
 	kindAdmin  byte = 4 // payload is a mgmt command, for the management group
+	// kindHistory asks a management member for the map's history after
+	// epoch group, at most incarnation entries (0: all kept); the reply
+	// is JSON (an admin path, not a hot one).
+	kindHistory byte = 5
 )
 
 var errMalformed = errors.New("raps: malformed request")

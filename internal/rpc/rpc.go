@@ -98,6 +98,9 @@ type Stats struct {
 	Duplicates uint64
 	// CancelsSent and CancelsReceived count cancel frames.
 	CancelsSent, CancelsReceived uint64
+	// InFlight is the number of calls being served now (remote and
+	// local): the node's load as the Router weighs it.
+	InFlight int64
 }
 
 // Endpoint makes and serves calls over a transport. Its methods are safe
@@ -185,6 +188,7 @@ func (e *Endpoint) Stats() Stats {
 		Sent: s.sent.Load(), Local: s.local.Load(), Served: s.served.Load(), Busy: s.busy.Load(),
 		LateReplies: s.late.Load(), Malformed: s.malformed.Load(), Duplicates: s.dups.Load(),
 		CancelsSent: s.cancelsSent.Load(), CancelsReceived: s.cancelsReceived.Load(),
+		InFlight: e.inflight.Load(),
 	}
 }
 
