@@ -21,6 +21,7 @@ import (
 const (
 	metaVersion  = 1
 	metaLeaving  = 1 << 0 // flag: the node is leaving (Leave was called)
+	metaFrontEnd = 1 << 1 // flag: a front end (routes, hosts no clone)
 	msgLoad      = 1
 	msgLoadState = 2
 )
@@ -39,6 +40,9 @@ func (m nodeMeta) encode() []byte {
 	if m.Leaving {
 		flags |= metaLeaving
 	}
+	if m.FrontEnd {
+		flags |= metaFrontEnd
+	}
 	b = append(b, metaVersion, flags)
 	b = binary.AppendUvarint(b, uint64(m.ID))
 	b = binary.AppendUvarint(b, m.Epoch)
@@ -55,6 +59,7 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 		return m, fmt.Errorf("%w: meta version or length", ErrBadMeta)
 	}
 	m.Leaving = b[1]&metaLeaving != 0
+	m.FrontEnd = b[1]&metaFrontEnd != 0
 	r := reader{b: b[2:]}
 	m.ID = groupcomm.NodeID(r.uvarint())
 	m.Epoch = r.uvarint()

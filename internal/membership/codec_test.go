@@ -15,6 +15,7 @@ import (
 func TestMetaRoundTripAndSize(t *testing.T) {
 	for _, m := range []nodeMeta{
 		{ID: 1, Static: Static{Addr: "10.0.0.1:7000"}},
+		{ID: 2, Static: Static{Addr: "10.0.0.2:7000", FrontEnd: true}},
 		{ID: 1<<64 - 1, Epoch: 1<<64 - 1, Leaving: true,
 			Static: Static{Addr: strings.Repeat("a", MaxStaticLen-10), Zone: strings.Repeat("z", 10)}},
 	} {

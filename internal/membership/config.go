@@ -22,6 +22,10 @@ type Static struct {
 	Addr string
 	// Zone is the failure zone the node declares for placement. Optional.
 	Zone string
+	// FrontEnd marks a stateless front end (qs-frontend): it takes part
+	// in gossip and the transport to route calls, but hosts no clone, so
+	// placement and liveness counts leave it out.
+	FrontEnd bool
 }
 
 // MaxStaticLen bounds len(Static.Addr)+len(Static.Zone), so the encoded

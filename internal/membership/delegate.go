@@ -85,7 +85,7 @@ func (d *delegate) NotifyJoin(n *memberlist.Node) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.recordLocked(n.Name, meta.ID)
-	r.Addr, r.Zone, r.Epoch = meta.Addr, meta.Zone, meta.Epoch
+	r.Addr, r.Zone, r.Epoch, r.FrontEnd = meta.Addr, meta.Zone, meta.Epoch, meta.FrontEnd
 	r.GossipAddr = n.Address()
 	r.State, r.since = StateAlive, time.Now()
 	m.emitLocked(Event{Type: EventJoin, Member: m.snapshotLocked(r)})
@@ -113,7 +113,7 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) {
 	if r.Epoch != meta.Epoch {
 		ch |= ChangedEpoch
 	}
-	r.Addr, r.Zone, r.Epoch = meta.Addr, meta.Zone, meta.Epoch
+	r.Addr, r.Zone, r.Epoch, r.FrontEnd = meta.Addr, meta.Zone, meta.Epoch, meta.FrontEnd
 	r.GossipAddr = n.Address()
 	switch {
 	case !known || old.State == StateDead || old.State == StateLeft:

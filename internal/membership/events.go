@@ -49,6 +49,8 @@ type Member struct {
 	// Epoch is the partition-map epoch the node holds (SetEpoch).
 	Epoch uint64
 	State State
+	// FrontEnd: the member is a front end (Static.FrontEnd).
+	FrontEnd bool
 }
 
 // EventType names what happened to a member.
