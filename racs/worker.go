@@ -403,12 +403,12 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 		g.notifyApplied()
 	}
 	if rd.NewView != nil {
+		g.logInstalled(g.View(), *rd.NewView)
 		g.viewRec.Store(rd.NewView.Clone())
 		if obs := w.host.obs; obs != nil {
 			in := g.cl.Core().Info()
 			obs.installed(g.id, in.Self, rd.NewView.Clone(), in.Restoring)
 		}
-		w.host.log.Debug("view installed", "node", w.host.cfg.Node, "group", g.id, "view", rd.NewView.String())
 	}
 	for _, s := range rd.Snapshots {
 		g.startTransfer(s)
