@@ -4,38 +4,49 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/ops"
+	"github.com/quicksilver-go/quicksilver/internal/settings"
 	"github.com/quicksilver-go/quicksilver/racs"
 )
 
-// config is the node's configuration: flags with QS_* environment twins
-// (a flag given on the command line wins).
+// config is the node's configuration: flags, each with a QS_* environment
+// twin, and an optional YAML file (-config); see internal/settings.
 type config struct {
-	ID          uint64
-	Cluster     uint64
-	Label       string
-	Transport   string // TCP transport listen address
-	Gossip      string // memberlist bind address host:port
-	Seeds       []string
-	Data        string
-	HTTP        string
-	Groups      int
-	Members     []groupcomm.NodeID
-	Durability  racs.Durability
-	Create      bool
-	GossipKey   string
-	Tick        time.Duration
-	LogLevel    string
-	LoadClients int
-	LoadFor     time.Duration
-	LoadSize    int
-	Pprof       bool
-	Demo        int
+	ID            uint64
+	Cluster       uint64
+	Label         string
+	Transport     string // TCP transport listen address
+	Gossip        string // memberlist bind address host:port
+	Advertise     string // the host other nodes reach this one at, if not the listen host
+	Zone          string
+	Seeds         []string
+	Data          string
+	HTTP          string
+	Admin         string // the admin listener (pprof, metrics); empty: none
+	AdminToken    string // bearer token of /v1/admin/; empty: the admin API is off
+	Groups        int
+	Members       []groupcomm.NodeID
+	Durability    racs.Durability
+	Create        bool
+	GossipKey     string
+	Tick          time.Duration
+	LogLevel      string
+	LogFormat     string
+	TLSCert       string
+	TLSKey        string
+	TransportCA   string
+	TransportCert string
+	TransportKey  string
+	DrainTimeout  time.Duration
+	LoadClients   int
+	LoadFor       time.Duration
+	LoadSize      int
+	Demo          int
 	// The partitioned mode (no -members): the management group's first
 	// members, and the kv service's partition count.
 	Bootstrap    []groupcomm.NodeID
@@ -44,52 +55,54 @@ type config struct {
 
 func defaultConfig() config {
 	return config{Cluster: 1, Transport: "127.0.0.1:7100", Gossip: "127.0.0.1:7200", Data: "data",
-		HTTP: "127.0.0.1:7300", Groups: 1, Tick: 10 * time.Millisecond, LogLevel: "info", LoadSize: 100,
-		KVPartitions: 16}
+		HTTP: "127.0.0.1:7300", Groups: 1, Tick: 10 * time.Millisecond, LogLevel: "info", LogFormat: "text",
+		LoadSize: 100, KVPartitions: 16, DrainTimeout: 10 * time.Second}
 }
 
-func parseConfig(args []string) (config, error) {
+// parseConfig reads the command line, the QS_* environment (lookup) and
+// the -config file. flag.ErrHelp means -h was asked: print nothing more
+// and exit 0.
+func parseConfig(args []string, lookup func(string) (string, bool)) (config, error) {
 	c := defaultConfig()
 	fs := flag.NewFlagSet("qs-node", flag.ContinueOnError)
-	fs.Uint64Var(&c.ID, "id", 0, "this node's id (QS_ID), required")
-	fs.Uint64Var(&c.Cluster, "cluster", c.Cluster, "cluster id (QS_CLUSTER)")
-	fs.StringVar(&c.Label, "label", "", "cluster label: gossip and transport refuse other labels (QS_LABEL)")
-	fs.StringVar(&c.Transport, "transport", c.Transport, "TCP transport listen address (QS_TRANSPORT)")
-	fs.StringVar(&c.Gossip, "gossip", c.Gossip, "memberlist bind address (QS_GOSSIP)")
-	seeds := fs.String("seeds", "", "comma-separated gossip addresses to join (QS_SEEDS)")
-	fs.StringVar(&c.Data, "data", c.Data, "data directory for the write-ahead log and bbolt file (QS_DATA)")
-	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP address for the node API (QS_HTTP)")
-	fs.IntVar(&c.Groups, "groups", c.Groups, "number of kv groups to host (QS_GROUPS)")
-	members := fs.String("members", "", "the fixed-groups mode: comma-separated node ids of every group's first view (QS_MEMBERS); without it the node hosts what the partition map gives it")
-	bootstrap := fs.String("bootstrap", "", "on the first nodes of a new cluster, on empty disks: comma-separated node ids of the management group's first view, the same list on each (QS_BOOTSTRAP)")
-	fs.IntVar(&c.KVPartitions, "kv-partitions", c.KVPartitions, "partitions of the built-in kv service, when the first bootstrap node defines it (QS_KV_PARTITIONS)")
-	dur := fs.String("durability", "disk", "disk or memory (QS_DURABILITY)")
-	fs.BoolVar(&c.Create, "create", false, "take part in creating the groups: with no state for a group, start its first view once every other member is creating it too, else join it (safe to repeat on every start) (QS_CREATE)")
-	fs.StringVar(&c.GossipKey, "gossip-key", "", "hex 16/24/32-byte key encrypting gossip (QS_GOSSIP_KEY)")
-	fs.DurationVar(&c.Tick, "tick", c.Tick, "protocol tick (QS_TICK)")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn, error (QS_LOG_LEVEL)")
-	fs.IntVar(&c.LoadClients, "load-clients", 0, "run this many closed-loop clients against local sequencer groups (QS_LOAD_CLIENTS)")
-	fs.DurationVar(&c.LoadFor, "load-for", 10*time.Second, "how long the built-in load runs (QS_LOAD_FOR)")
-	fs.IntVar(&c.LoadSize, "load-size", c.LoadSize, "update payload bytes for the built-in load (QS_LOAD_SIZE)")
-	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the HTTP address (QS_PPROF)")
-	fs.IntVar(&c.Demo, "demo", 0, "run an in-process demo cluster of this many nodes on loopback (QS_DEMO)")
-	// Environment twins: set flags not given on the command line.
-	set := map[string]bool{}
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	fs.Uint64Var(&c.ID, "id", 0, "this node's id, required")
+	fs.Uint64Var(&c.Cluster, "cluster", c.Cluster, "cluster id")
+	fs.StringVar(&c.Label, "label", "", "cluster label: gossip and transport refuse other labels")
+	fs.StringVar(&c.Transport, "transport", c.Transport, "TCP transport listen address")
+	fs.StringVar(&c.Gossip, "gossip", c.Gossip, "memberlist bind address")
+	fs.StringVar(&c.Advertise, "advertise", "", "host or IP the other nodes reach this one at (containers, NAT); default: the listen addresses' host")
+	fs.StringVar(&c.Zone, "zone", "", "failure zone, for placement: clones of a partition spread over zones")
+	seeds := fs.String("seeds", "", "comma-separated gossip addresses to join")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory for the write-ahead log and bbolt file")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP address of the API (/v1/..., /livez, /readyz, /metrics)")
+	fs.StringVar(&c.Admin, "admin", "", "admin listener address for pprof and /metrics; empty: none")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token of the admin API /v1/admin/; empty: the admin API answers 404")
+	fs.IntVar(&c.Groups, "groups", c.Groups, "number of kv groups to host (the fixed-groups mode)")
+	members := fs.String("members", "", "the fixed-groups mode: comma-separated node ids of every group's first view; without it the node hosts what the partition map gives it")
+	bootstrap := fs.String("bootstrap", "", "on the first nodes of a new cluster, on empty disks: comma-separated node ids of the management group's first view, the same list on each")
+	fs.IntVar(&c.KVPartitions, "kv-partitions", c.KVPartitions, "partitions of the built-in kv service, when the first bootstrap node defines it")
+	dur := fs.String("durability", "disk", "disk or memory")
+	fs.BoolVar(&c.Create, "create", false, "the fixed-groups mode: take part in creating the groups (safe to repeat on every start)")
+	fs.StringVar(&c.GossipKey, "gossip-key", "", "hex 16/24/32-byte key encrypting gossip")
+	fs.DurationVar(&c.Tick, "tick", c.Tick, "protocol tick")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate: serve the HTTP listeners over TLS (with -tls-key)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&c.TransportCA, "transport-ca", "", "PEM CA of the cluster: mutual TLS on the transport (with -transport-cert, -transport-key)")
+	fs.StringVar(&c.TransportCert, "transport-cert", "", "PEM certificate naming node-<id> as a DNS name, for server and client auth")
+	fs.StringVar(&c.TransportKey, "transport-key", "", "PEM private key of -transport-cert")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long in-flight requests may take to finish")
+	fs.IntVar(&c.LoadClients, "load-clients", 0, "run this many closed-loop clients against local sequencer groups (the fixed-groups mode)")
+	fs.DurationVar(&c.LoadFor, "load-for", 10*time.Second, "how long the built-in load runs")
+	fs.IntVar(&c.LoadSize, "load-size", c.LoadSize, "update payload bytes for the built-in load")
+	fs.IntVar(&c.Demo, "demo", 0, "run an in-process demo cluster of this many nodes and a front end on loopback")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: qs-node [flags]\n\nEvery flag has a QS_* environment twin (-kv-partitions: QS_KV_PARTITIONS)\nand may be set in the YAML file of -config.\n\n")
+		fs.PrintDefaults()
 	}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "QS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
-			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s: %w", env, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
+	if err := settings.Load(fs, args, lookup); err != nil {
+		return c, err
 	}
 	if *seeds != "" {
 		c.Seeds = strings.Split(*seeds, ",")
@@ -107,7 +120,7 @@ func parseConfig(args []string) (config, error) {
 	case "memory":
 		c.Durability = racs.Memory
 	default:
-		return c, fmt.Errorf("-durability: %q is neither disk nor memory", *dur)
+		return c, fmt.Errorf("-durability %q: want disk or memory", *dur)
 	}
 	if c.Demo > 0 {
 		if c.LoadClients > 0 {
@@ -135,17 +148,29 @@ func parseIDs(flagName, list string) ([]groupcomm.NodeID, error) {
 }
 
 func (c *config) validate() error {
+	for _, a := range []struct{ flag, addr string }{{"-transport", c.Transport}, {"-gossip", c.Gossip}, {"-http", c.HTTP}, {"-admin", c.Admin}} {
+		if a.addr == "" && a.flag == "-admin" {
+			continue
+		}
+		if _, _, err := ops.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s %q: want host:port (%v)", a.flag, a.addr, err)
+		}
+	}
 	switch {
 	case c.ID == 0:
 		return errors.New("-id is required")
+	case c.Tick <= 0:
+		return fmt.Errorf("-tick %v: must be positive", c.Tick)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("-drain-timeout %v: must not be negative", c.DrainTimeout)
 	case c.rapsMode() && c.KVPartitions < 1:
-		return errors.New("-kv-partitions must be at least 1")
+		return fmt.Errorf("-kv-partitions %d: must be at least 1", c.KVPartitions)
 	case c.rapsMode() && c.LoadClients > 0:
 		return errors.New("-load-clients runs in the fixed-groups mode only (give -members)")
 	case c.rapsMode():
 		return nil
 	case c.Groups < 1:
-		return errors.New("-groups must be at least 1")
+		return fmt.Errorf("-groups %d: must be at least 1", c.Groups)
 	}
 	return nil
 }

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/replica"
@@ -35,13 +35,13 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("GET /status", n.handleStatus)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", n.handleReady)
-	if n.cfg.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
 	return mux
+}
+
+// adminRoutes is the admin listener's: Go's profiles (never on the API
+// listener) and the node's status.
+func (n *node) adminRoutes() http.Handler {
+	return ops.AdminMux(func(mux *http.ServeMux) { mux.HandleFunc("GET /status", n.handleStatus) })
 }
 
 func (n *node) group(w http.ResponseWriter, r *http.Request) (*racs.Group, bool) {
@@ -179,18 +179,33 @@ func (n *node) storeStatus() map[string]any {
 }
 
 func (n *node) handleReady(w http.ResponseWriter, _ *http.Request) {
-	if n.raps != nil && n.raps.Map() == nil {
-		writeError(w, http.StatusServiceUnavailable, "not_ready", "no partition map yet")
+	if err := n.ready(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
 		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// ready: this node can serve what it hosts (raps.Node.Ready in the
+// partitioned mode; every group serving in the fixed-groups mode), and it
+// is not draining.
+func (n *node) ready() error {
+	if n.draining.Load() {
+		return errors.New("draining: shutting down")
+	}
+	if n.raps != nil {
+		return n.raps.Ready()
 	}
 	for _, i := range n.groupIDs() {
 		g, err := n.host.Group(i)
-		if err != nil || g.Info().View == 0 {
-			writeError(w, http.StatusServiceUnavailable, "not_ready", fmt.Sprintf("group %d has no view yet", i))
-			return
+		if err != nil {
+			return fmt.Errorf("group %d: %w", i, err)
+		}
+		if err := g.Serving(); err != nil {
+			return err
 		}
 	}
-	w.Write([]byte("ok\n"))
+	return nil
 }
 
 // writeRacsError maps racs errors to HTTP status codes (DESIGN §6).

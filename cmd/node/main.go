@@ -30,22 +30,22 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/internal/membership"
+	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/internal/transport/tcp"
 	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/racs"
@@ -64,20 +64,24 @@ type node struct {
 	raps   *raps.Node
 	rapsMu sync.Mutex
 	stop   chan struct{}
+	// draining is set on SIGTERM: /readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 func main() {
-	cfg, err := parseConfig(os.Args[1:])
+	cfg, err := parseConfig(os.Args[1:], nil)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "qs-node:", err)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "qs-node: -log-level:", err)
+	logger, err := ops.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qs-node:", err)
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if cfg.Demo == 0 {
 		logger = logger.With("node", cfg.ID)
 	}
@@ -94,68 +98,144 @@ func main() {
 	}
 }
 
+// listeners are the node's HTTP listeners, bound before anything else.
+type listeners struct {
+	api, admin net.Listener
+}
+
+func (l listeners) close() {
+	for _, ln := range []net.Listener{l.api, l.admin} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// listen binds the HTTP listeners (TLS if configured): a busy port fails
+// the start before the store is touched.
+func listen(cfg config) (listeners, error) {
+	var l listeners
+	tlsCfg, err := ops.ServerTLS(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return l, err
+	}
+	if l.api, err = ops.Listen("-http", cfg.HTTP, tlsCfg); err != nil {
+		return l, err
+	}
+	if cfg.Admin != "" {
+		if l.admin, err = ops.Listen("-admin", cfg.Admin, tlsCfg); err != nil {
+			l.close()
+			return l, err
+		}
+	}
+	return l, nil
+}
+
 func run(ctx context.Context, cfg config, logger *slog.Logger) error {
+	lns, err := listen(cfg)
+	if err != nil {
+		return err
+	}
 	n, err := start(cfg, logger)
 	if err != nil {
+		lns.close()
 		return err
 	}
 	defer n.close()
-	srv := &http.Server{Addr: cfg.HTTP, Handler: n.routes(), ReadHeaderTimeout: 5 * time.Second}
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return err
+	api := ops.NewServer(n.routes())
+	errc := ops.Serve(api, lns.api)
+	var admin *http.Server
+	adminc := make(<-chan error)
+	if lns.admin != nil {
+		admin = ops.NewServer(n.adminRoutes())
+		adminc = ops.Serve(admin, lns.admin)
 	}
-	go srv.Serve(ln)
-	logger.Info("node started", "transport", cfg.Transport, "gossip", n.ml.LocalAddr(), "http", ln.Addr().String(),
-		"groups", cfg.Groups, "durability", cfg.Durability.String())
+	n.banner(lns)
+	go n.watchReady()
 	if cfg.LoadClients > 0 {
 		go n.runLoad(ctx)
 	}
-	<-ctx.Done()
-	logger.Info("draining")
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("-http: %w", err)
+	case err := <-adminc:
+		return fmt.Errorf("-admin: %w", err)
+	}
+	// Graceful drain: /readyz turns 503 so balancers stop sending, the
+	// servers finish the requests in flight, then the node leaves gossip
+	// and closes its groups (its clones stay in their views: a restart
+	// is not a move).
+	logger.Info("draining: finishing in-flight requests", "grace", cfg.DrainTimeout)
+	n.draining.Store(true)
+	ops.Shutdown(cfg.DrainTimeout, api, admin)
+	logger.Info("stopped")
 	return nil
+}
+
+// banner logs every address the node serves and its data directory.
+func (n *node) banner(lns listeners) {
+	scheme := "http"
+	if n.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	attrs := []any{"mode", "partitioned", "api", scheme + "://" + lns.api.Addr().String(),
+		"transport", n.tr.Addr().String(), "gossip", n.ml.LocalAddr(), "data", n.cfg.Data,
+		"durability", n.cfg.Durability.String(), "transport_tls", n.cfg.TransportCA != "",
+		"gossip_encrypted", n.cfg.GossipKey != "", "admin_api", n.cfg.AdminToken != ""}
+	if !n.cfg.rapsMode() {
+		attrs[1] = "fixed-groups"
+		attrs = append(attrs, "groups", n.cfg.Groups)
+	}
+	if lns.admin != nil {
+		attrs = append(attrs, "admin", scheme+"://"+lns.admin.Addr().String())
+	}
+	n.log.Info("qs-node started", attrs...)
+}
+
+// watchReady logs every change of readiness: once the node has served,
+// losing its quorum or its map is a WARN, and serving again an INFO.
+func (n *node) watchReady() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	served, ready, lastWhy := false, false, ""
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		err := n.ready()
+		if err == nil {
+			if !ready {
+				n.log.Info("ready: serving what this node hosts")
+			}
+			served, ready, lastWhy = true, true, ""
+			continue
+		}
+		ready = false
+		if why := err.Error(); why != lastWhy {
+			lastWhy = why
+			if served {
+				n.log.Warn("not ready", "why", why)
+			} else {
+				n.log.Info("not ready yet", "why", why)
+			}
+		}
+	}
 }
 
 func start(cfg config, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, log: logger, stop: make(chan struct{})}
-	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
-		return nil, err
-	}
-	var store replica.Store
-	if cfg.Durability == racs.Disk {
-		// node-N.db is the bbolt checkpoint (a node that ran on bbolt alone
-		// opens it as is), node-N.wal the write-ahead log.
-		bp, wd := replica.DiskPaths(cfg.Data, fmt.Sprintf("node-%d", cfg.ID))
-		s, err := replica.OpenDisk(replica.DiskOptions{BoltPath: bp, WALDir: wd, Logger: logger})
-		if err != nil {
-			return nil, err
+	ok := false
+	defer func() {
+		if !ok {
+			n.close()
 		}
-		n.store, store = s, s
-	}
-	// Membership: gossip carries the transport address and the load.
-	host, port, err := splitHostPort(cfg.Gossip)
-	if err != nil {
-		return nil, fmt.Errorf("-gossip: %w", err)
-	}
-	mc := membership.DefaultConfig()
-	mc.NodeID = groupcomm.NodeID(cfg.ID)
-	mc.BindAddr, mc.BindPort = host, port
-	mc.AdvertiseAddr, mc.AdvertisePort = host, port
-	mc.Seeds = cfg.Seeds
-	mc.Meta = membership.Static{Addr: cfg.Transport}
-	mc.Label = cfg.Label
-	mc.Logger = logger
-	if cfg.GossipKey != "" {
-		k, err := hex.DecodeString(cfg.GossipKey)
-		if err != nil {
-			return nil, fmt.Errorf("-gossip-key: %w", err)
-		}
-		mc.SecretKeys = [][]byte{k}
-	}
-	ml, err := membership.New(mc)
+	}()
+	// Membership and the transport bind their ports before the store is
+	// opened: a busy port is reported as such.
+	ml, err := ops.StartMembership(cfg.peer(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -171,20 +251,25 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 			hh.DeliverBatch(ps)
 		}
 	}
-	tc := tcp.DefaultConfig()
-	tc.Node, tc.Cluster, tc.Label, tc.Listen = groupcomm.NodeID(cfg.ID), cfg.Cluster, cfg.Label, cfg.Transport
-	tc.Resolve = ml.Resolve
-	tc.Logger = logger
-	tr, err := tcp.New(tc, deliver)
-	if err != nil {
+	if n.tr, err = ops.StartTransport(cfg.peer(logger), ml, deliver); err != nil {
 		return nil, err
 	}
-	if err := tr.Start(); err != nil {
-		return nil, err
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return nil, fmt.Errorf("-data: %w", err)
 	}
-	n.tr = tr
+	var store replica.Store
+	if cfg.Durability == racs.Disk {
+		// node-N.db is the bbolt checkpoint (a node that ran on bbolt alone
+		// opens it as is), node-N.wal the write-ahead log.
+		bp, wd := replica.DiskPaths(cfg.Data, fmt.Sprintf("node-%d", cfg.ID))
+		s, err := replica.OpenDisk(replica.DiskOptions{BoltPath: bp, WALDir: wd, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		n.store, store = s, s
+	}
 	rc := racs.DefaultConfig()
-	rc.Node, rc.Cluster, rc.Store, rc.Transport, rc.TickInterval, rc.Logger = groupcomm.NodeID(cfg.ID), cfg.Cluster, store, tr, cfg.Tick, logger
+	rc.Node, rc.Cluster, rc.Store, rc.Transport, rc.TickInterval, rc.Logger = groupcomm.NodeID(cfg.ID), cfg.Cluster, store, n.tr, cfg.Tick, logger
 	// The Router's calls between nodes share the transport (raps, the
 	// partitioned mode); they reach the node once it runs.
 	rc.OnCall = func(from groupcomm.NodeID, c *racs.Call) {
@@ -204,7 +289,7 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 	hmu.Unlock()
 	n.host = hst
 	if cfg.rapsMode() {
-		if err := n.startRaps(tr); err != nil {
+		if err := n.startRaps(n.tr); err != nil {
 			return nil, err
 		}
 	}
@@ -217,7 +302,7 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 	}
 	// Suspicions only suggest view changes; the protocol decides.
 	ml.Subscribe(func(e membership.Event) {
-		if e.Member.ID == groupcomm.NodeID(cfg.ID) || e.Member.ID == 0 {
+		if e.Member.ID == groupcomm.NodeID(cfg.ID) || e.Member.ID == 0 || e.Member.FrontEnd {
 			return
 		}
 		switch e.Type {
@@ -227,17 +312,16 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 			hst.SetSuspected(e.Member.ID, false)
 		}
 	})
-	if len(cfg.Seeds) > 0 {
-		go func() {
-			for i := 0; i < 100; i++ {
-				if _, err := ml.Join(cfg.Seeds...); err == nil {
-					return
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-		}()
-	}
+	ops.JoinSeeds(ml, cfg.Seeds, logger, n.stop)
+	ok = true
 	return n, nil
+}
+
+// peer is what gossip and the transport need of the configuration.
+func (c *config) peer(logger *slog.Logger) ops.Peer {
+	return ops.Peer{ID: c.ID, Cluster: c.Cluster, Label: c.Label, Transport: c.Transport, Gossip: c.Gossip,
+		Advertise: c.Advertise, Zone: c.Zone, Seeds: c.Seeds, GossipKey: c.GossipKey,
+		TransportCA: c.TransportCA, TransportCert: c.TransportCert, TransportKey: c.TransportKey, Logger: logger}
 }
 
 // firstView is group g's first view: the -members nodes, ranks rotated so
@@ -278,16 +362,4 @@ func (n *node) close() {
 	if n.store != nil {
 		n.store.Close()
 	}
-}
-
-func splitHostPort(s string) (string, int, error) {
-	h, p, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", 0, err
-	}
-	port, err := strconv.Atoi(p)
-	if err != nil {
-		return "", 0, errors.New("bad port")
-	}
-	return strings.TrimSpace(h), port, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/internal/membership"
+	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/racs"
@@ -42,11 +43,17 @@ func (n *node) startRaps(tr racs.Transport) error {
 	cfg := n.cfg
 	rc := raps.DefaultConfig()
 	rc.ID, rc.Cluster, rc.Host, rc.Transport = groupcomm.NodeID(cfg.ID), cfg.Cluster, n.host, tr
-	rc.Addr = cfg.Transport
+	rc.Addr, rc.Zone = ops.Advertised(cfg.Advertise, cfg.Transport), cfg.Zone
 	rc.Services = []raps.Service{n.kvService()}
 	rc.Bootstrap = cfg.Bootstrap
 	rc.Seeds = cfg.Bootstrap
 	rc.Live = n.liveNodes
+	rc.Load = func(id groupcomm.NodeID) float64 {
+		if m, ok := n.ml.Lookup(id); ok {
+			return m.Load
+		}
+		return 0
+	}
 	rc.Logger = n.log
 	rc.OnEpoch = n.ml.SetEpoch // gossip it: a holder of an older map notices
 	n.ml.Subscribe(func(e membership.Event) {
@@ -69,6 +76,7 @@ func (n *node) startRaps(tr racs.Transport) error {
 	n.rapsMu.Lock()
 	n.raps = rn
 	n.rapsMu.Unlock()
+	go n.gossipLoad()
 	if len(cfg.Bootstrap) > 0 && cfg.Bootstrap[0] == groupcomm.NodeID(cfg.ID) {
 		go n.defineBuiltins()
 	}
@@ -82,11 +90,26 @@ func (n *node) startRaps(tr racs.Transport) error {
 func (n *node) liveNodes() []groupcomm.NodeID {
 	out := []groupcomm.NodeID{groupcomm.NodeID(n.cfg.ID)}
 	for _, m := range n.ml.Members() {
-		if m.State == membership.StateAlive && m.ID != groupcomm.NodeID(n.cfg.ID) {
+		if m.State == membership.StateAlive && !m.FrontEnd && m.ID != groupcomm.NodeID(n.cfg.ID) {
 			out = append(out, m.ID)
 		}
 	}
 	return out
+}
+
+// gossipLoad publishes the node's load (calls in flight) for the Routers'
+// choice of clones.
+func (n *node) gossipLoad() {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			n.ml.SetLoad(n.raps.Load())
+		}
+	}
 }
 
 // defineBuiltins defines the kv service once the map lists enough nodes
