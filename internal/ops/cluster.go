@@ -29,9 +29,9 @@ type Peer struct {
 	// GossipKey: hex AES key (GossipKeys). TransportCA, TransportCert,
 	// TransportKey: PEM files of the transport's mutual TLS
 	// (TransportTLS).
-	GossipKey                              string
+	GossipKey                                string
 	TransportCA, TransportCert, TransportKey string
-	Logger                                 *slog.Logger
+	Logger                                   *slog.Logger
 }
 
 // SplitHostPort splits host:port with a numeric port.
