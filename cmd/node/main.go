@@ -69,6 +69,15 @@ type node struct {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "probe" {
+		// "qs-node probe URL": the container health check (no curl in a
+		// FROM scratch image).
+		if err := ops.Probe(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "qs-node probe:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	cfg, err := parseConfig(os.Args[1:], nil)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,5 +206,31 @@ func TestTransportMutualTLS(t *testing.T) {
 	}
 	if s := t3.Stats(); s.Conns != 0 || s.FramesReceived != 0 {
 		t.Fatalf("the node with a wrong certificate got through: %+v", s)
+	}
+}
+
+func TestProbe(t *testing.T) {
+	ln, err := Listen("http", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready atomic.Bool
+	srv := NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		}
+	}))
+	errc := Serve(srv, ln)
+	defer func() { Shutdown(time.Second, srv); <-errc }()
+	url := "http://" + ln.Addr().String() + "/readyz"
+	if err := Probe(url); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("probe of a 503: %v", err)
+	}
+	ready.Store(true)
+	if err := Probe(url); err != nil {
+		t.Fatal(err)
+	}
+	if err := Probe("http://127.0.0.1:1/"); err == nil {
+		t.Fatal("probe of a closed port succeeded")
 	}
 }
