@@ -182,3 +182,21 @@ func TestHostStats(t *testing.T) {
 			j.TransferBytesReceived)
 	})
 }
+
+// BenchmarkHistogramObserve: the cost a counted latency adds to the
+// delivery path, alone and with every core observing into one histogram.
+func BenchmarkHistogramObserve(b *testing.B) {
+	var h racs.Histogram
+	b.Run("one", func(b *testing.B) {
+		for i := range b.N {
+			h.Observe(uint64(i))
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for i := uint64(0); pb.Next(); i++ {
+				h.Observe(i)
+			}
+		})
+	})
+}
