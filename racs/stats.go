@@ -32,7 +32,9 @@ type HostStats struct {
 	// of the worker's batches; a view installed by the very event that
 	// froze the clone is not timed).
 	ViewChange HistogramSnapshot
-	// Delivered counts the updates applied to the state machines.
+	// Delivered counts the deliveries the host's clones applied, in
+	// order: every ordered update, a duplicate or a refused one (reused
+	// key, bad envelope) included, which the state machine skips.
 	Delivered uint64
 	// DeliveryLatency is, for each update submitted here (Group.Submit),
 	// the time from its handover to the group's worker to its apply at

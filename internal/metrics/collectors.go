@@ -111,7 +111,7 @@ func newRACSCollector(stats func() racs.HostStats) prometheus.Collector {
 			func(s *S) float64 { return f(s.ViewsInstalled) }),
 		seconds("qs_racs_view_change_duration_seconds", "Time a clone spent out of NORMAL (view change, recovery, join) before it installed a view.",
 			func(s *S) racs.HistogramSnapshot { return s.ViewChange }),
-		counter("qs_racs_delivered_total", "Updates applied to the hosted state machines.", func(s *S) float64 { return f(s.Delivered) }),
+		counter("qs_racs_delivered_total", "Deliveries applied by the hosted clones, in order (duplicates and refused updates included).", func(s *S) float64 { return f(s.Delivered) }),
 		seconds("qs_racs_delivery_latency_seconds", "Time from the handover of an update submitted here to its apply at this clone.",
 			func(s *S) racs.HistogramSnapshot { return s.DeliveryLatency }),
 		counterBy("qs_racs_transfers_total", "State transfers begun as a donor (sent) or restored as a learner (received).", "direction",

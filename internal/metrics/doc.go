@@ -29,7 +29,7 @@
 //	qs_racs_ticking_groups                   gauge                              clones on a tick list (not quiescent)
 //	qs_racs_views_installed_total            counter                            views installed: a group's first view, view changes, admissions of joiners and restarted clones
 //	qs_racs_view_change_duration_seconds     histogram                          time a clone was out of NORMAL (view change, recovery, join) before it installed a view
-//	qs_racs_delivered_total                  counter                            updates applied to the hosted state machines
+//	qs_racs_delivered_total                  counter                            deliveries applied by the hosted clones, in order (duplicates and refused updates included)
 //	qs_racs_delivery_latency_seconds         histogram                          update submitted here: handover to the group's worker → applied at this clone
 //	qs_racs_transfers_total                  counter    direction=sent|received state transfers begun as a donor / snapshots restored as a learner
 //	qs_racs_transfer_bytes_total             counter    direction=sent|received snapshot bytes in chunks sent (resends included) / received in order

@@ -47,7 +47,8 @@ func NewRegistry() *prometheus.Registry {
 // reads its source's Stats when the registry is gathered (a scrape),
 // so nothing is counted twice and the components know nothing of
 // Prometheus. It fails if a collector of the same metrics is registered
-// already (Register twice with one registry).
+// already (Register twice with one registry, say); the sources whose
+// collectors reg accepted stay registered.
 func Register(reg prometheus.Registerer, s Sources) error {
 	var cs []prometheus.Collector
 	if s.Host != nil {
