@@ -105,6 +105,18 @@
 //   - A removed clone lingers as a ghost, answering with the decision,
 //     until the new view's members acknowledged it (ghost.go).
 //
+// # Counters
+//
+// Host.Stats reports what the host did (stats.go): views installed and
+// how long clones were out of NORMAL before each, updates delivered and
+// the submit → apply latency of those submitted here, state transfers
+// and their bytes, and every durable write's latency, entries and
+// groups. Each worker counts in atomics of its own and the committer in
+// its own; a latency or a size goes to a racs.Histogram (fixed
+// power-of-two buckets, an atomic add each), so counting costs the
+// delivery path no lock and no allocation. Stats sums them when asked
+// (internal/metrics asks at every scrape).
+//
 // # Testing
 //
 // A host can also be driven without its goroutines (export_test.go), one

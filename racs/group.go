@@ -49,7 +49,7 @@ type Group struct {
 
 	// Owned by the worker goroutine.
 	cl             *clone.Clone // the protocol core, the state machine, the durable Ready loop
-	futures        map[groupcomm.EntryID]chan submitResult
+	futures        map[groupcomm.EntryID]future
 	reads          map[uint64]chan groupcomm.ReadState
 	outXfer        map[groupcomm.MemberID]*outTransfer
 	inXfer         *inTransfer
@@ -64,6 +64,7 @@ type Group struct {
 	lastContact    uint64 // the core's LastContact when last seen
 	contactSeen    bool
 	contactAt      int64 // Host.mono when lastContact moved
+	vcSince        int64 // Host.mono when the clone was first seen out of NORMAL (0: in NORMAL)
 
 	// smMu: Apply, Snapshot and Restore hold it for writing, Query for
 	// reading (replica.StateMachine's rule).
@@ -79,6 +80,12 @@ type Group struct {
 	freshUntil   atomic.Int64 // "any" reads are fresh until then (Host.mono; freshness.go)
 	xferProgress atomic.Value
 	viewRec      atomic.Value // groupcomm.View
+}
+
+// future is a Submit waiting for its update's apply at this clone.
+type future struct {
+	c  chan submitResult
+	at int64 // Host.mono at the handover to the core (HostStats.DeliveryLatency)
 }
 
 type submitResult struct {

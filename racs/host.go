@@ -39,6 +39,7 @@ type Host struct {
 	incs     func() uint64
 	seedBase func() uint64
 	obs      observer // tests only
+	commits  commitStats
 }
 
 // NewHost starts a host.
@@ -154,7 +155,7 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 
 	w := h.workers[int(uint64(gc.Group)%uint64(len(h.workers)))]
 	g := &Group{id: gc.Group, host: h, cfg: gc, w: w,
-		futures: map[groupcomm.EntryID]chan submitResult{}, reads: map[uint64]chan groupcomm.ReadState{},
+		futures: map[groupcomm.EntryID]future{}, reads: map[uint64]chan groupcomm.ReadState{},
 		outXfer: map[groupcomm.MemberID]*outTransfer{}}
 	c := make(chan struct{})
 	g.appliedC.Store(&c)
@@ -380,7 +381,7 @@ func (h *Host) commit(writes []replica.GroupWrite) error {
 	}
 	if h.manual {
 		if h.failed == nil {
-			h.failed = h.cfg.Store.Write(&replica.Batch{Writes: writes})
+			h.failed = h.write(&replica.Batch{Writes: writes})
 		}
 		return h.failed // a failed fsync is final
 	}
@@ -422,7 +423,7 @@ func (h *Host) runCommitter() {
 			for _, r := range reqs {
 				b.Writes = append(b.Writes, r.writes...)
 			}
-			err = h.cfg.Store.Write(b)
+			err = h.write(b)
 			if err != nil {
 				failed = err // a failed fsync is final
 			}
@@ -431,4 +432,12 @@ func (h *Host) runCommitter() {
 			r.done <- err
 		}
 	}
+}
+
+// write makes b durable and counts it (HostStats.CommitLatency).
+func (h *Host) write(b *replica.Batch) error {
+	t0 := time.Now()
+	err := h.cfg.Store.Write(b)
+	h.commits.observe(b, time.Since(t0))
+	return err
 }

@@ -57,14 +57,17 @@ func (g *Group) startTransfer(s groupcomm.SnapshotRequest) {
 	}
 	t := &outTransfer{id: SnapshotID{Pos: s.Pos, Size: uint64(len(data)), Digest: digest(data)}, to: s.To, data: data, dedup: s.Dedup}
 	g.outXfer[s.To] = t
+	g.w.stats.transfersSent.Add(1)
 	g.sendChunks(t)
 }
 
 func (g *Group) sendChunks(t *outTransfer) {
 	cs := uint64(g.host.cfg.ChunkSize)
 	var ps []Packet
+	var bytes uint64
 	for t.sent < t.acked+transferWindow*cs && (t.sent < t.id.Size || t.id.Size == 0 && t.sent == 0) {
 		end := min(t.sent+cs, t.id.Size)
+		bytes += end - t.sent
 		ps = append(ps, Packet{From: g.host.cfg.Node, To: t.to.Node, Group: g.id,
 			Chunk: &Chunk{ID: t.id, To: t.to, Offset: t.sent, Data: t.data[t.sent:end], Dedup: t.dedup}})
 		if end == t.sent {
@@ -74,6 +77,7 @@ func (g *Group) sendChunks(t *outTransfer) {
 		t.sent = end
 	}
 	if len(ps) > 0 {
+		g.w.stats.transferBytesSent.Add(bytes)
 		g.host.cfg.Transport.Send(ps)
 	}
 }
@@ -149,6 +153,7 @@ func (g *Group) onChunk(from groupcomm.NodeID, c *Chunk) {
 		return
 	}
 	in.buf = append(in.buf, c.Data...)
+	g.w.stats.transferBytesReceived.Add(uint64(len(c.Data)))
 	g.xferProgress.Store(TransferProgress{Received: uint64(len(in.buf)), Size: c.ID.Size})
 	if uint64(len(in.buf)) < c.ID.Size {
 		g.ackChunk(from, c.ID, uint64(len(in.buf)), false)
@@ -163,6 +168,7 @@ func (g *Group) onChunk(from groupcomm.NodeID, c *Chunk) {
 		g.host.log.Warn("snapshot restore failed", "group", g.id, "err", err)
 		return
 	}
+	g.w.stats.transfersReceived.Add(1)
 	g.ackChunk(from, c.ID, c.ID.Size, true)
 }
 

@@ -35,6 +35,7 @@ type worker struct {
 	// suspects: nodes suspected, and the tick since when (suspect.go).
 	suspects map[groupcomm.NodeID]uint64
 	done     chan struct{}
+	stats    workerStats // HostStats, written by this goroutine only
 }
 
 type suspicion struct {
@@ -149,6 +150,11 @@ func (w *worker) tickGroup(g *Group) bool {
 
 func (w *worker) markDirty(g *Group) {
 	w.dirty = append(w.dirty, g)
+	// Note when the clone left NORMAL (HostStats.ViewChange): every event
+	// that moves a core passes here.
+	if g.vcSince == 0 && g.cl != nil && g.cl.Core().Status() != groupcomm.StatusNormal {
+		g.vcSince = max(w.host.mono(), 1)
+	}
 }
 
 func (w *worker) handle(ev any) {
@@ -258,7 +264,7 @@ func (w *worker) submit(g *Group, r *request) {
 	id, err := g.cl.Submit(r.submit)
 	switch {
 	case err == nil:
-		g.futures[id] = r.resp
+		g.futures[id] = future{c: r.resp, at: w.host.mono()}
 	case errors.Is(err, groupcomm.ErrBusy):
 		r.resp <- submitResult{err: fmt.Errorf("%w: %w", ErrBusy, err)}
 	default:
@@ -382,7 +388,10 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 		self := g.cl.Core().Info().Self
 		g.smMu.Lock()
 		obs := w.host.obs
+		var delivered uint64
+		var now int64 // Host.mono, read once per Ready that completes a Submit
 		snap = g.cl.Apply(&rd, func(a clone.Applied) {
+			delivered++
 			g.applied.Store(a.VS.Seq)
 			if obs != nil {
 				obs.delivered(g.id, self, a)
@@ -390,20 +399,30 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 			if a.ID.Origin != self {
 				return
 			}
-			if c, ok := g.futures[a.ID]; ok {
+			if f, ok := g.futures[a.ID]; ok {
 				delete(g.futures, a.ID)
+				if now == 0 {
+					now = w.host.mono()
+				}
+				w.stats.deliveryLatency.ObserveDuration(time.Duration(now - f.at))
 				if a.Err != nil {
-					c <- submitResult{err: a.Err}
+					f.c <- submitResult{err: a.Err}
 					return
 				}
-				c <- submitResult{res: Result{Data: a.Result, Token: Token{g.cfg.Incarnation, a.VS.Seq}, View: a.InView}}
+				f.c <- submitResult{res: Result{Data: a.Result, Token: Token{g.cfg.Incarnation, a.VS.Seq}, View: a.InView}}
 			}
 		})
 		g.smMu.Unlock()
+		w.stats.delivered.Add(delivered)
 		g.notifyApplied()
 	}
 	if rd.NewView != nil {
 		g.logInstalled(g.View(), *rd.NewView)
+		w.stats.viewsInstalled.Add(1)
+		if g.vcSince != 0 {
+			w.stats.viewChange.ObserveDuration(time.Duration(w.host.mono() - g.vcSince))
+			g.vcSince = 0
+		}
 		g.viewRec.Store(rd.NewView.Clone())
 		if obs := w.host.obs; obs != nil {
 			in := g.cl.Core().Info()
@@ -420,13 +439,13 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 		}
 	}
 	for _, o := range rd.Outcomes {
-		if c, ok := g.futures[o.ID]; ok {
+		if f, ok := g.futures[o.ID]; ok {
 			delete(g.futures, o.ID)
 			err := ErrOutcomeUnknown
 			if errors.Is(o.Err, groupcomm.ErrNotOrdered) {
 				err = ErrNotApplied
 			}
-			c <- submitResult{err: fmt.Errorf("%w: %v", err, o.Err)}
+			f.c <- submitResult{err: fmt.Errorf("%w: %v", err, o.Err)}
 		}
 	}
 	if rd.Removed {
@@ -459,8 +478,8 @@ func (w *worker) rejoin(g *Group) {
 			contacts = append(contacts, m.ID.Node)
 		}
 	}
-	for id, c := range g.futures {
-		c <- submitResult{err: fmt.Errorf("%w: %v", ErrOutcomeUnknown, errRemoved)}
+	for id, f := range g.futures {
+		f.c <- submitResult{err: fmt.Errorf("%w: %v", ErrOutcomeUnknown, errRemoved)}
 		delete(g.futures, id)
 	}
 	for id, c := range g.reads {
@@ -496,8 +515,8 @@ func (w *worker) stopGroup(g *Group, err error) {
 		return
 	}
 	g.stopErr.Store(err)
-	for id, c := range g.futures {
-		c <- submitResult{err: fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)}
+	for id, f := range g.futures {
+		f.c <- submitResult{err: fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)}
 		delete(g.futures, id)
 	}
 	for id, c := range g.reads {

@@ -68,6 +68,8 @@ type picker struct {
 	p95     atomic.Int64
 	queries atomic.Int64
 	hedges  atomic.Int64
+	wins    atomic.Int64 // hedges that answered first
+	retries atomic.Int64
 	budget  float64 // hedges in hand (under mu)
 }
 
@@ -252,6 +254,7 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 		}
 	}
 	ask(c.pick.choose(c.queryCandidates(p, *tried), c.load))
+	first := (*tried)[len(*tried)-1]
 	outstanding := 1
 	var hedge <-chan time.Time
 	if after, ok := c.pick.hedgeAfter(); ok && len(p.Voters()) > 1 {
@@ -267,6 +270,9 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 			if a.err == nil {
 				if outstanding > 0 {
 					overtaken(a.to)
+				}
+				if a.to != first {
+					c.pick.wins.Add(1) // the hedge answered first
 				}
 				return a.rep, a.to, nil
 			}
@@ -286,6 +292,12 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 type ClientStats struct {
 	Queries uint64 // query attempts
 	Hedges  uint64 // of which were hedged to a second clone
+	// HedgeWins counts the hedged queries whose answer came from the
+	// hedge (the second clone answered first, or the first failed).
+	HedgeWins uint64
+	// Retries counts the attempts of updates and queries after the first
+	// (each follows a retryable failure and a pause).
+	Retries uint64
 	// QueryP95 is the recent p95 of query round trips (the hedge delay).
 	QueryP95 time.Duration
 }
@@ -293,5 +305,6 @@ type ClientStats struct {
 // Stats returns the Router's counters.
 func (c *Client) Stats() ClientStats {
 	return ClientStats{Queries: uint64(c.pick.queries.Load()), Hedges: uint64(c.pick.hedges.Load()),
+		HedgeWins: uint64(c.pick.wins.Load()), Retries: uint64(c.pick.retries.Load()),
 		QueryP95: time.Duration(c.pick.p95.Load())}
 }

@@ -166,11 +166,16 @@ func retryable(err error) bool {
 		errors.Is(err, racs.ErrNoQuorum) // a read whose confirmation round failed (a view change): ask again
 }
 
+// pause waits before attempt+1 (a retry, counted in Stats.Retries);
+// false if ctx ended first.
 func (c *Client) pause(ctx context.Context, attempt int) bool {
 	t := time.NewTimer(time.Duration(attempt+1) * 5 * time.Millisecond)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		if attempt+1 < maxAttempts {
+			c.pick.retries.Add(1)
+		}
 		return true
 	case <-ctx.Done():
 		return false
