@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/cockroachdb/datadriven v1.0.3
+	github.com/go-chi/chi/v5 v5.5.0
 	github.com/hashicorp/memberlist v0.7.0
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/sys v0.48.0
@@ -12,7 +13,6 @@ require (
 )
 
 require (
-	github.com/go-chi/chi/v5 v5.5.0 // indirect
 	github.com/google/btree v1.1.3 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
