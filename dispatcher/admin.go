@@ -168,8 +168,11 @@ func movesOf(m *partitionmap.Map, hist []mgmt.Change) []move {
 	reason := func(words ...string) string {
 		for i := len(hist) - 1; i >= 0; i-- {
 			c := hist[i]
+			if c.Op == mgmt.OpLearnersReady {
+				continue // progress reports, not reasons
+			}
 			for _, w := range words {
-				if w != "" && (strings.Contains(c.Reason, w) || strings.Contains(c.Summary, w)) {
+				if w != "" && (mentions(c.Reason, w) || mentions(c.Summary, w)) {
 					r := c.Reason
 					if r == "" {
 						r = c.Summary
@@ -228,6 +231,22 @@ func movesOf(m *partitionmap.Map, hist []mgmt.Change) []move {
 		out = append(out, mv)
 	}
 	return out
+}
+
+// mentions: s names w as a whole word ("kv/1" is not in "kv/10", "node
+// 2" not in "node 23").
+func mentions(s, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(w)
+		if end == len(s) || s[end] < '0' || s[end] > '9' {
+			return true
+		}
+		i = i + j + 1
+	}
 }
 
 func (x *Dispatcher) adminMoves(w http.ResponseWriter, r *http.Request) {
