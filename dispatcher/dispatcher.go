@@ -94,6 +94,7 @@ func (x *Dispatcher) routes() *chi.Mux {
 		r.Use(middleware.ClientIPFromRemoteAddr)
 	}
 	r.Use(x.recoverer, x.throttle)
+	r.Use(middleware.GetHead) // HEAD answers as GET does, without the body
 	r.Use(middleware.Compress(5, "application/json"))
 	r.Use(x.cfg.Middlewares...)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

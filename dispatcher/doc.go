@@ -138,7 +138,8 @@
 // ClientIPFromXFF with Config.TrustedProxies; chi's RealIP trusts any
 // header and is deprecated), a recoverer and a throttle of the
 // dispatcher's own (chi's write plain-text bodies; every error here is
-// JSON), chi's Compress for JSON answers, then Config.Middlewares. Each
+// JSON), chi's GetHead (HEAD answers as GET) and Compress (JSON answers),
+// then Config.Middlewares. Each
 // call into the cluster is bounded by Config.RequestTimeout through the
 // request's context (chi's Timeout would write a bare 504 after the
 // handler, blurring 503 and 504). Bodies are read through
