@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -80,6 +81,13 @@ func bytesField(name string, text, b64 *string, required bool) ([]byte, error) {
 
 func (x *Dispatcher) service(r *http.Request) (string, error) {
 	svc := chi.URLParam(r, "svc")
+	if r.URL.RawPath != "" { // chi routed on the escaped path
+		u, err := url.PathUnescape(svc)
+		if err != nil {
+			return "", newError(http.StatusNotFound, "unknown_service", "service name %q is not percent-encoded correctly", truncate(svc, 80))
+		}
+		svc = u
+	}
 	if svc == "" || len(svc) > 63 {
 		return "", newError(http.StatusNotFound, "unknown_service", "service name %q: names have 1 to 63 bytes", truncate(svc, 80))
 	}

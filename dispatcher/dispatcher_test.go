@@ -110,6 +110,8 @@ func TestRoundTrips(t *testing.T) {
 			}
 		}
 		// Binary keys through key_base64 land where the text key does.
+		// A percent-encoded service name is decoded.
+		a.want(a.do("POST", "/v1/services/k%76/query", map[string]string{"key": "g1", "query_base64": b64(kv.Encode(kv.OpGet, "g1")), "consistency": "strict"}), 200, "")
 		q := a.want(a.do("POST", "/v1/services/kv/query", map[string]string{"key_base64": b64([]byte("g1")), "query_base64": b64(kv.Encode(kv.OpGet, "g1")), "consistency": "strict"}), 200, "").json(t)
 		if q["result"] != "\x00v1" {
 			t.Fatalf("query by key_base64: %v", q)
