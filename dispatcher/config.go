@@ -60,8 +60,9 @@ type Config struct {
 	// how far it has ordered (a token ahead of that is 400 token_ahead).
 	// Default 1s; at most RequestTimeout.
 	TokenWait time.Duration
-	// Throttle bounds the requests served at once; beyond it a request is
-	// answered 503 busy with Retry-After at once. Default 1024.
+	// Throttle bounds the requests served at once (/livez excepted);
+	// beyond it a request is answered 503 busy with Retry-After at once.
+	// Default 1024.
 	Throttle int
 	// TrustedProxies are the CIDR prefixes of proxies whose
 	// X-Forwarded-For names the client (chi's ClientIPFromXFF); empty
@@ -71,8 +72,9 @@ type Config struct {
 	// panics. Default: discard.
 	Logger *slog.Logger
 	// Middlewares are added with Router.Use after the dispatcher's own,
-	// so route patterns are known to them (e.g. a metrics middleware
-	// reading chi.RouteContext(r.Context()).RoutePattern()).
+	// on the root router, so the route pattern is known to them once the
+	// next handler returns (e.g. a metrics middleware reading
+	// chi.RouteContext(r.Context()).RoutePattern() after next.ServeHTTP).
 	Middlewares []func(http.Handler) http.Handler
 	// Ready says whether the process may take traffic (/readyz); nil
 	// means ready once the Router holds a partition map.

@@ -162,11 +162,15 @@ func (x *Dispatcher) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// throttle bounds the requests served at once; one beyond is answered
-// at once with 503 busy and Retry-After (chi's Throttle answers in plain
+// throttle bounds the requests served at once (all but /livez); one
+// beyond is answered at once with 503 busy and Retry-After (chi's Throttle answers in plain
 // text; every error here is JSON).
 func (x *Dispatcher) throttle(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/livez" { // alive even when busy
+			next.ServeHTTP(w, r)
+			return
+		}
 		select {
 		case x.sem <- struct{}{}:
 			defer func() { <-x.sem }()

@@ -95,7 +95,7 @@
 //	503 not_applied + Retry-After         certainly not done, safe to retry: no map yet (raps.ErrNoMap), not applied
 //	                                      (minority side, view change before ordering), no quorum, busy, stale clone,
 //	                                      a stale map; for a read also its deadline (a read is always safe to retry)
-//	503 busy + Retry-After                more than Config.Throttle requests in progress
+//	503 busy + Retry-After                more than Config.Throttle requests in progress (/livez is never throttled)
 //	503 not_ready                         /readyz only
 //	504 outcome_unknown                   an update (or admin change) whose deadline passed after it may have been
 //	                                      ordered (racs.ErrOutcomeUnknown): retry with the same idempotency key
