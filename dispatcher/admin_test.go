@@ -55,6 +55,16 @@ func TestAdmin(t *testing.T) {
 				t.Fatalf("member: %v", mm)
 			}
 		}
+		// Config.Members, when given, is what the route shows.
+		g := newFront(t, c, 102, func(cfg *dispatcher.Config) {
+			cfg.Members = func() []dispatcher.Member {
+				return []dispatcher.Member{{ID: 1, Addr: "10.0.0.1:7000", State: "alive", Zone: "z1", Load: 2.5, Epoch: 9, Role: "mgmt"}}
+			}
+		})
+		gm := g.want(g.do("GET", "/v1/admin/members", nil, admin()), 200, "").json(t)["members"].([]any)
+		if len(gm) != 1 || gm[0].(map[string]any)["load"] != 2.5 || gm[0].(map[string]any)["role"] != "mgmt" {
+			t.Fatalf("members from Config.Members: %v", gm)
+		}
 		mp := a.want(a.do("GET", "/v1/admin/map", nil, admin()), 200, "").json(t)
 		if mp["epoch"].(float64) != float64(epoch()) {
 			t.Fatalf("admin map epoch %v, front end's %d", mp["epoch"], epoch())
