@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,8 @@ type config struct {
 	LoadFor       time.Duration
 	LoadSize      int
 	Demo          int
+	// FrontEndHTTP is the demo front end's HTTP address.
+	FrontEndHTTP string
 	// The partitioned mode (no -members): the management group's first
 	// members, and the kv service's partition count.
 	Bootstrap    []groupcomm.NodeID
@@ -65,7 +68,8 @@ func defaultConfig() config {
 func parseConfig(args []string, lookup func(string) (string, bool)) (config, error) {
 	c := defaultConfig()
 	fs := flag.NewFlagSet("qs-node", flag.ContinueOnError)
-	fs.Uint64Var(&c.ID, "id", 0, "this node's id, required")
+	fs.Uint64Var(&c.ID, "id", 0, "this node's id, required (or -id-from-ordinal)")
+	fromOrdinal := fs.Bool("id-from-ordinal", false, "take the id from the ordinal ending the hostname, plus one (a StatefulSet's pod qs-node-2 is node 3)")
 	fs.Uint64Var(&c.Cluster, "cluster", c.Cluster, "cluster id")
 	fs.StringVar(&c.Label, "label", "", "cluster label: gossip and transport refuse other labels")
 	fs.StringVar(&c.Transport, "transport", c.Transport, "TCP transport listen address")
@@ -97,6 +101,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (config, err
 	fs.DurationVar(&c.LoadFor, "load-for", 10*time.Second, "how long the built-in load runs")
 	fs.IntVar(&c.LoadSize, "load-size", c.LoadSize, "update payload bytes for the built-in load")
 	fs.IntVar(&c.Demo, "demo", 0, "run an in-process demo cluster of this many nodes and a front end on loopback")
+	fs.StringVar(&c.FrontEndHTTP, "frontend-http", "127.0.0.1:8080", "the demo's front-end HTTP address")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: qs-node [flags]\n\nEvery flag has a QS_* environment twin (-kv-partitions: QS_KV_PARTITIONS)\nand may be set in the YAML file of -config.\n\n")
 		fs.PrintDefaults()
@@ -106,6 +111,15 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (config, err
 	}
 	if *seeds != "" {
 		c.Seeds = strings.Split(*seeds, ",")
+	}
+	if *fromOrdinal && c.ID == 0 {
+		host, err := os.Hostname()
+		if err != nil {
+			return c, fmt.Errorf("-id-from-ordinal: %w", err)
+		}
+		if c.ID, err = idFromOrdinal(host); err != nil {
+			return c, err
+		}
 	}
 	var err error
 	if c.Members, err = parseIDs("-members", *members); err != nil {
@@ -129,6 +143,19 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (config, err
 		return c, nil // the demo fills in identities and addresses itself
 	}
 	return c, c.validate()
+}
+
+// idFromOrdinal is one plus the number ending host (qs-node-2 → 3).
+func idFromOrdinal(host string) (uint64, error) {
+	i := len(host)
+	for i > 0 && host[i-1] >= '0' && host[i-1] <= '9' {
+		i--
+	}
+	n, err := strconv.ParseUint(host[i:], 10, 63)
+	if err != nil {
+		return 0, fmt.Errorf("-id-from-ordinal: hostname %q does not end in a number", host)
+	}
+	return n + 1, nil
 }
 
 // parseIDs parses a comma-separated list of node ids.

@@ -73,3 +73,16 @@ func TestConfigErrorsNameTheFlagAndValue(t *testing.T) {
 		t.Fatalf("-h: %v", err)
 	}
 }
+
+func TestIDFromOrdinal(t *testing.T) {
+	for host, want := range map[string]uint64{"qs-node-0": 1, "qs-node-12": 13, "7": 8} {
+		if got, err := idFromOrdinal(host); err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", host, got, err, want)
+		}
+	}
+	for _, host := range []string{"qs-node", "", "node-x"} {
+		if _, err := idFromOrdinal(host); err == nil || !strings.Contains(err.Error(), "-id-from-ordinal") {
+			t.Errorf("%q: %v", host, err)
+		}
+	}
+}

@@ -4,22 +4,24 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/frontend"
+	"github.com/quicksilver-go/quicksilver/internal/ops"
 )
 
 // runDemo runs an in-process cluster: n nodes on loopback, each with its
 // real TCP transport, memberlist gossip, write-ahead log and bbolt file
 // (in a temporary directory unless -data is given) and HTTP API. The
-// first min(n, 5) bootstrap the management group; the built-in kv service
+// first min(n, 5) bootstrap the management group; a front end (the
+// dispatcher on a raps.Client, as in qs-frontend) serves on -frontend-http; the built-in kv service
 // is partitioned (-kv-partitions) and placed by the partition map, and any
 // node's API routes a key to its partition's clones. It is the project's
-// main job until the front end exists.
+// main job: the README's first command.
 func runDemo(ctx context.Context, base config, logger *slog.Logger) error {
 	n := base.Demo
 	dir := base.Data
@@ -47,39 +49,71 @@ func runDemo(ctx context.Context, base config, logger *slog.Logger) error {
 		if i > 1 {
 			c.Seeds = []string{"127.0.0.1:7201"}
 		}
-		nd, err := start(c, logger.With("node", i))
+		lns, err := listen(c)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
-		defer nd.close()
-		ln, err := net.Listen("tcp", c.HTTP)
+		nd, err := start(c, logger.With("node", i))
 		if err != nil {
-			return err
+			lns.close()
+			return fmt.Errorf("node %d: %w", i, err)
 		}
-		srv := &http.Server{Handler: nd.routes(), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
+		defer nd.close()
+		h, err := nd.routes()
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		srv := ops.NewServer(h)
+		ops.Serve(srv, lns.api)
+		go nd.watchReady()
 		nodes = append(nodes, nd)
 		servers = append(servers, srv)
 	}
-	fmt.Printf(`Quicksilver demo: %d nodes; the kv service in %d partitions of %d clones (%s), placed by the partition map; data in %s
+	// The front end: stateless, in the same process here, talking to the
+	// nodes over their transport like a qs-frontend would.
+	feLn, err := ops.Listen("front end", base.FrontEndHTTP, nil)
+	if err != nil {
+		return err
+	}
+	fc := frontend.DefaultConfig()
+	fc.Peer = ops.Peer{ID: 100, Cluster: base.Cluster, Transport: "127.0.0.1:7000", Gossip: "127.0.0.1:7010",
+		Seeds: []string{"127.0.0.1:7201"}}
+	fc.Dispatcher.AdminToken = base.AdminToken
+	if fc.Dispatcher.AdminToken == "" {
+		fc.Dispatcher.AdminToken = "demo"
+	}
+	fc.Logger = logger.With("frontend", 100)
+	fe, err := frontend.Start(fc)
+	if err != nil {
+		feLn.Close()
+		return fmt.Errorf("front end: %w", err)
+	}
+	defer fe.Close()
+	feSrv := ops.NewServer(fe.Handler())
+	ops.Serve(feSrv, feLn)
+	servers = append(servers, feSrv)
+	fe8 := feLn.Addr().String()
+	fmt.Printf(`Quicksilver demo: %d nodes and a front end; the kv service in %d partitions of %d clones (%s),
+placed by the partition map; data in %s
 
-  write:   curl -X PUT localhost:7301/v1/kv/greeting -d hello
-  read:    curl 'localhost:7302/v1/kv/greeting?consistency=strict'
-  map:     curl localhost:7303/v1/map
-  status:  curl localhost:7301/status
+Through the front end (http://%s):
+  write:   curl -X PUT %s/v1/kv/greeting -d hello
+  read:    curl '%s/v1/kv/greeting?consistency=strict'
+  append:  curl -X POST %s/v1/kv/cart/append -d socks; curl %s/v1/kv/cart/list
+  admin:   curl -H 'Authorization: Bearer %s' %s/v1/admin/members
+  trace:   curl -H 'Authorization: Bearer %s' '%s/v1/admin/trace?service=kv&key=greeting'
+  map:     curl %s/v1/map
 
-Nodes answer on ports 7301..%d; any node routes any key. Ctrl-C stops the cluster.
-`, n, base.KVPartitions, min(n, 3), base.Durability, dir, 7300+n)
+Nodes answer too, on ports 7301..%d (status: curl localhost:7301/status). Ctrl-C stops the cluster.
+`, n, base.KVPartitions, min(n, 3), base.Durability, dir, fe8, fe8, fe8, fe8, fe8, fc.Dispatcher.AdminToken, fe8,
+		fc.Dispatcher.AdminToken, fe8, fe8, 7300+n)
 	if base.LoadClients > 0 {
 		for _, nd := range nodes {
 			go nd.runLoad(ctx)
 		}
 	}
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		s.Shutdown(sctx)
-	}
+	fe.SetDraining()
+	ops.Shutdown(2*time.Second, servers...)
 	return nil
 }

@@ -11,37 +11,42 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quicksilver-go/quicksilver/internal/metrics"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
-// The node API is a small HTTP surface for tests, the load generator and
-// operators until the dispatcher (the real front door) exists: a kv per
-// group, and the node's status. Errors map to status codes in one place
-// (writeError).
+// The node's HTTP API. In the partitioned mode it is the dispatcher
+// (rapsmode.go: apiRoutes), the same front door as qs-frontend's, with
+// GET /status added. In the fixed-groups mode (the TCP benchmark's) it is
+// the small surface below: a kv per group, the status, the probes; its
+// errors map to status codes in one place (writeRacsError).
 
 const maxBody = 1 << 20
 
-func (n *node) routes() http.Handler {
-	mux := http.NewServeMux()
+func (n *node) routes() (http.Handler, error) {
 	if n.cfg.rapsMode() {
-		n.rapsRoutes(mux)
-	} else {
-		mux.HandleFunc("PUT /v1/groups/{g}/kv/{key}", n.handlePut)
-		mux.HandleFunc("GET /v1/groups/{g}/kv/{key}", n.handleGet)
+		return n.apiRoutes()
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /v1/groups/{g}/kv/{key}", n.handlePut)
+	mux.HandleFunc("GET /v1/groups/{g}/kv/{key}", n.handleGet)
 	mux.HandleFunc("GET /status", n.handleStatus)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", n.handleReady)
-	return mux
+	mux.Handle("GET /metrics", metrics.Handler(n.reg))
+	return mux, nil
 }
 
 // adminRoutes is the admin listener's: Go's profiles (never on the API
 // listener) and the node's status.
 func (n *node) adminRoutes() http.Handler {
-	return ops.AdminMux(func(mux *http.ServeMux) { mux.HandleFunc("GET /status", n.handleStatus) })
+	return ops.AdminMux(func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /status", n.handleStatus)
+		mux.Handle("/metrics", metrics.Handler(n.reg))
+	})
 }
 
 func (n *node) group(w http.ResponseWriter, r *http.Request) (*racs.Group, bool) {
@@ -251,4 +256,27 @@ func parseToken(s string) (racs.Token, error) {
 		return racs.Token{}, fmt.Errorf("token %q is not INCARNATION.SEQ", s)
 	}
 	return racs.Token{Incarnation: inc, Seq: seq}, nil
+}
+
+// parseRead reads a GET's consistency level and freshness token, or
+// answers 400 saying which is wrong (the fixed-groups mode).
+func parseRead(w http.ResponseWriter, r *http.Request) (racs.Level, racs.Token, bool) {
+	var level racs.Level
+	switch c := r.URL.Query().Get("consistency"); c {
+	case "", "any":
+		level = racs.Any
+	case "session":
+		level = racs.Session
+	case "strict":
+		level = racs.Strict
+	default:
+		writeError(w, http.StatusBadRequest, "bad_consistency", fmt.Sprintf("consistency %q: want any, session or strict", c))
+		return 0, racs.Token{}, false
+	}
+	tok, err := parseToken(r.URL.Query().Get("token"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
+		return 0, racs.Token{}, false
+	}
+	return level, tok, true
 }

@@ -43,8 +43,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/internal/membership"
+	"github.com/quicksilver-go/quicksilver/internal/metrics"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/internal/transport/tcp"
 	"github.com/quicksilver-go/quicksilver/kv"
@@ -64,6 +67,7 @@ type node struct {
 	raps   *raps.Node
 	rapsMu sync.Mutex
 	stop   chan struct{}
+	reg    *prometheus.Registry
 	// draining is set on SIGTERM: /readyz answers 503 from then on.
 	draining atomic.Bool
 }
@@ -151,7 +155,11 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	defer n.close()
-	api := ops.NewServer(n.routes())
+	h, err := n.routes()
+	if err != nil {
+		return err
+	}
+	api := ops.NewServer(h)
 	errc := ops.Serve(api, lns.api)
 	var admin *http.Server
 	adminc := make(<-chan error)
@@ -301,6 +309,14 @@ func start(cfg config, logger *slog.Logger) (*node, error) {
 		if err := n.startRaps(n.tr); err != nil {
 			return nil, err
 		}
+	}
+	n.reg = metrics.NewRegistry()
+	src := metrics.Sources{Host: hst, Store: n.store, Transport: n.tr, Members: ml.Members}
+	if n.raps != nil {
+		src.RPC, src.Router = n.raps.RPC(), n.raps.Client()
+	}
+	if err := metrics.Register(n.reg, src); err != nil {
+		return nil, err
 	}
 	for g := 1; !cfg.rapsMode() && g <= cfg.Groups; g++ {
 		v := firstView(cfg, g)

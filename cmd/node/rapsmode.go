@@ -3,16 +3,18 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strconv"
+	"slices"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
+	"github.com/quicksilver-go/quicksilver/dispatcher"
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/frontend"
 	"github.com/quicksilver-go/quicksilver/internal/membership"
+	"github.com/quicksilver-go/quicksilver/internal/metrics"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
-	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
@@ -45,7 +47,12 @@ func (n *node) startRaps(tr racs.Transport) error {
 	rc.ID, rc.Cluster, rc.Host, rc.Transport = groupcomm.NodeID(cfg.ID), cfg.Cluster, n.host, tr
 	rc.Addr, rc.Zone = ops.Advertised(cfg.Advertise, cfg.Transport), cfg.Zone
 	rc.Services = []raps.Service{n.kvService()}
-	rc.Bootstrap = cfg.Bootstrap
+	// -bootstrap names the management group's first members; a node it
+	// does not list (a StatefulSet's fourth pod, with the same flags as the
+	// first three) joins them instead of refusing to start.
+	if slices.Contains(cfg.Bootstrap, groupcomm.NodeID(cfg.ID)) {
+		rc.Bootstrap = cfg.Bootstrap
+	}
 	rc.Seeds = cfg.Bootstrap
 	rc.Live = n.liveNodes
 	rc.Load = func(id groupcomm.NodeID) float64 {
@@ -77,7 +84,7 @@ func (n *node) startRaps(tr racs.Transport) error {
 	n.raps = rn
 	n.rapsMu.Unlock()
 	go n.gossipLoad()
-	if len(cfg.Bootstrap) > 0 && cfg.Bootstrap[0] == groupcomm.NodeID(cfg.ID) {
+	if len(rc.Bootstrap) > 0 && rc.Bootstrap[0] == groupcomm.NodeID(cfg.ID) {
 		go n.defineBuiltins()
 	}
 	if len(cfg.Bootstrap) == 0 && len(cfg.Seeds) == 0 {
@@ -143,117 +150,21 @@ func (n *node) defineBuiltins() {
 	}
 }
 
-func (n *node) rapsRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("PUT /v1/kv/{key}", n.handleKVPut)
-	mux.HandleFunc("DELETE /v1/kv/{key}", n.handleKVDelete)
-	mux.HandleFunc("GET /v1/kv/{key}", n.handleKVGet)
-	mux.HandleFunc("GET /v1/map", n.handleMap)
-}
-
-func (n *node) kvUpdate(w http.ResponseWriter, r *http.Request, op []byte) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	key := r.PathValue("key")
-	res, err := n.raps.Client().Update(ctx, raps.KVServiceName, []byte(key), op, raps.UpdateOptions{IdempotencyKey: r.Header.Get("Idempotency-Key")})
+// apiRoutes is the partitioned mode's HTTP API: the dispatcher (the same
+// front door as qs-frontend's) on this node's Router, so a query to a
+// clone this node hosts takes no hop; the node adds GET /status.
+func (n *node) apiRoutes() (http.Handler, error) {
+	dc := dispatcher.DefaultConfig()
+	dc.Router, dc.AdminToken, dc.Logger, dc.Ready = n.raps.Client(), n.cfg.AdminToken, n.log, n.ready
+	dc.Members = func() []dispatcher.Member { return frontend.MembersOf(n.ml) }
+	dc.Middlewares = append(dc.Middlewares, metrics.HTTPMiddleware(n.reg))
+	dc.Extra = func(r chi.Router) {
+		r.Get("/status", n.handleStatus)
+		r.Handle("/metrics", metrics.Handler(n.reg))
+	}
+	d, err := dispatcher.New(dc)
 	if err != nil {
-		writeRapsError(w, err)
-		return
+		return nil, err
 	}
-	setRapsHeaders(w, res)
-	if len(res.Data) > 0 && res.Data[0] == kv.StatusNotFound {
-		writeError(w, http.StatusNotFound, "not_found", "no such key")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"token": formatToken(res.Token), "partition": res.Partition.ID, "view": res.View})
-}
-
-func (n *node) handleKVPut(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
-		return
-	}
-	n.kvUpdate(w, r, kv.Encode(kv.OpPut, r.PathValue("key"), body))
-}
-
-func (n *node) handleKVDelete(w http.ResponseWriter, r *http.Request) {
-	n.kvUpdate(w, r, kv.Encode(kv.OpDelete, r.PathValue("key")))
-}
-
-func (n *node) handleKVGet(w http.ResponseWriter, r *http.Request) {
-	level, tok, ok := parseRead(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	key := r.PathValue("key")
-	res, err := n.raps.Client().Query(ctx, raps.KVServiceName, []byte(key), kv.Encode(kv.OpGet, key), level, tok)
-	if err != nil {
-		writeRapsError(w, err)
-		return
-	}
-	setRapsHeaders(w, res)
-	if len(res.Data) == 0 || res.Data[0] != kv.StatusOK {
-		writeError(w, http.StatusNotFound, "not_found", "no such key")
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Write(res.Data[1:])
-}
-
-func (n *node) handleMap(w http.ResponseWriter, _ *http.Request) {
-	m := n.raps.Map()
-	if m == nil {
-		writeError(w, http.StatusServiceUnavailable, "no_map", "no partition map yet")
-		return
-	}
-	writeJSON(w, http.StatusOK, m)
-}
-
-// parseRead reads a GET's consistency level and freshness token, or
-// answers 400 saying which is wrong.
-func parseRead(w http.ResponseWriter, r *http.Request) (racs.Level, racs.Token, bool) {
-	var level racs.Level
-	switch r.URL.Query().Get("consistency") {
-	case "", "any":
-		level = racs.Any
-	case "session":
-		level = racs.Session
-	case "strict":
-		level = racs.Strict
-	default:
-		writeError(w, http.StatusBadRequest, "bad_consistency", "consistency must be any, session or strict")
-		return 0, racs.Token{}, false
-	}
-	tok, err := parseToken(r.URL.Query().Get("token"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_token", err.Error())
-		return 0, racs.Token{}, false
-	}
-	return level, tok, true
-}
-
-func setRapsHeaders(w http.ResponseWriter, res raps.Result) {
-	w.Header().Set("QS-Partition", strconv.Itoa(res.Partition.ID))
-	w.Header().Set("QS-Token", formatToken(res.Token))
-	w.Header().Set("QS-View", strconv.FormatUint(res.View, 10))
-	w.Header().Set("QS-Clone", strconv.FormatUint(uint64(res.Clone), 10))
-}
-
-// writeRapsError maps the Router's errors, then racs's (writeRacsError).
-func writeRapsError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, raps.ErrUnknownService):
-		writeError(w, http.StatusNotFound, "unknown_service", err.Error())
-	case errors.Is(err, raps.ErrBadKey):
-		writeError(w, http.StatusBadRequest, "bad_key", err.Error())
-	case errors.Is(err, raps.ErrNoMap), errors.Is(err, raps.ErrNotHosted):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "not_applied", err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, "outcome_unknown", fmt.Sprintf("deadline passed: %v", err))
-	default:
-		writeRacsError(w, err)
-	}
+	return d.Handler(), nil
 }

@@ -1,0 +1,127 @@
+// Command qs-frontend is a stateless HTTP front end of a Quicksilver
+// cluster: run as many as you like. It joins the nodes' gossip as a front
+// end (it hosts no clone and placement ignores it), takes part in their
+// multiplexed TCP transport under an id of its own, learns the partition
+// map from them, and serves the dispatcher's API (the generic service
+// API, the kv routes, the admin API behind a token) by routing each query
+// to a clone chosen by load and each update to its group's sequencer; no
+// second HTTP hop.
+//
+//	qs-frontend -id 100 -seeds 127.0.0.1:7201 -http 127.0.0.1:8080 \
+//	            -transport 127.0.0.1:7000 -gossip 127.0.0.1:7010
+//
+// /readyz answers 200 once the front end holds a map and sees a node
+// alive; on SIGTERM it answers 503, finishes the requests in flight
+// (-drain-timeout), leaves gossip and exits. Every flag has a QS_*
+// environment twin and may be set in the YAML file of -config.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/quicksilver-go/quicksilver/internal/frontend"
+	"github.com/quicksilver-go/quicksilver/internal/ops"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "probe" {
+		// "qs-frontend probe URL": the container health check (no curl in a
+		// FROM scratch image).
+		if err := ops.Probe(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "qs-frontend probe:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	cfg, err := parseConfig(os.Args[1:], nil)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qs-frontend:", err)
+		os.Exit(2)
+	}
+	logger, err := ops.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qs-frontend:", err)
+		os.Exit(2)
+	}
+	logger = logger.With("frontend", cfg.ID)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("front end failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run binds the listeners, starts the front end, serves until ctx ends,
+// then drains.
+func run(ctx context.Context, cfg config, logger *slog.Logger) error {
+	tlsCfg, err := ops.ServerTLS(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return err
+	}
+	api, err := ops.Listen("-http", cfg.HTTP, tlsCfg)
+	if err != nil {
+		return err
+	}
+	var adminLn net.Listener
+	if cfg.Admin != "" {
+		if adminLn, err = ops.Listen("-admin", cfg.Admin, tlsCfg); err != nil {
+			api.Close()
+			return err
+		}
+	}
+	fc := cfg.frontend()
+	fc.Logger = logger
+	fe, err := frontend.Start(fc)
+	if err != nil {
+		api.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+		return err
+	}
+	defer fe.Close()
+	srv := ops.NewServer(fe.Handler())
+	errc := ops.Serve(srv, api)
+	var admin *http.Server
+	adminc := make(<-chan error)
+	if adminLn != nil {
+		admin = ops.NewServer(ops.AdminMux(func(mux *http.ServeMux) { mux.Handle("/metrics", fe.Metrics()) }))
+		adminc = ops.Serve(admin, adminLn)
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	attrs := []any{"api", scheme + "://" + api.Addr().String(), "transport", fe.TransportAddr(),
+		"gossip", fe.GossipAddr(), "seeds", cfg.Seeds, "transport_tls", cfg.TransportCA != "",
+		"gossip_encrypted", cfg.GossipKey != "", "admin_api", cfg.AdminToken != ""}
+	if adminLn != nil {
+		attrs = append(attrs, "admin", scheme+"://"+adminLn.Addr().String())
+	}
+	logger.Info("qs-frontend started", attrs...)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("-http: %w", err)
+	case err := <-adminc:
+		return fmt.Errorf("-admin: %w", err)
+	}
+	logger.Info("draining: finishing in-flight requests", "grace", cfg.DrainTimeout)
+	fe.SetDraining()
+	ops.Shutdown(cfg.DrainTimeout, srv, admin)
+	logger.Info("stopped")
+	return nil
+}
