@@ -77,11 +77,11 @@ func TestHedgingAvoidsStalledClone(t *testing.T) {
 	st := a.fe.Stats()
 	t.Logf("during the stall, answers by clone: %v; worst %v, %d reads waited out the stall; %d hedges (%d during the stall) of %d queries; p95 %v",
 		answered, worst, stalled, st.Hedges, st.Hedges-h0, st.Queries, st.QueryP95)
-	// On the real clock of a shared machine the other clones' peak EWMAs
-	// spike too, so the picker may return to the stalled clone more often
-	// than under raps's fake-clock test and drain the hedge budget (a
-	// tenth of the queries): allow a read or two to wait, never more.
-	if stalled > 2 {
+	// A clone a hedge overtook is charged its whole round trip (the
+	// stall), so the picker leaves it after its first slow answer; on the
+	// real clock of a busy shared machine the others' peak EWMAs spike
+	// too, so allow one read to wait out the stall, never more.
+	if stalled > 1 {
 		t.Fatalf("%d reads waited for the stalled clone (worst %v)", stalled, worst)
 	}
 	if st.Hedges == h0 || float64(st.Hedges) > 0.1*float64(st.Queries)+10 {

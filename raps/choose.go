@@ -227,31 +227,23 @@ type queryAnswer struct {
 // success wins (or the last failure). tried grows with the clones asked.
 func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req *request, tried *[]groupcomm.NodeID) (reply, groupcomm.NodeID, error) {
 	c.pick.countQuery()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Every attempt runs to its end (an answer, or the attempt timeout),
+	// even after another answered or the caller gave up: the clone that
+	// lost to a hedge is charged its whole round trip, not the moment it
+	// was overtaken, so a stalled clone's cost shows the stall and the
+	// picker stops choosing it. A detached attempt is bounded by the
+	// attempt timeout and holds its in-flight slot, which is true: the
+	// clone is still busy with it.
+	actx := context.WithoutCancel(ctx)
 	answers := make(chan queryAnswer, 2)
-	started := map[groupcomm.NodeID]time.Time{}
 	ask := func(to groupcomm.NodeID) {
 		*tried = append(*tried, to)
 		t0 := time.Now()
-		started[to] = t0
 		go func() {
-			rep, err := c.callAttempt(ctx, to, req)
-			if err == nil {
-				c.pick.observe(to, time.Since(t0), true)
-			} else if ctx.Err() == nil {
-				c.pick.observe(to, time.Since(t0), false) // a failure costs its time
-			}
+			rep, err := c.callAttempt(actx, to, req)
+			c.pick.observe(to, time.Since(t0), err == nil) // a failure costs its time
 			answers <- queryAnswer{rep, to, err}
 		}()
-	}
-	// A call a hedge overtook costs the time it had taken.
-	overtaken := func(winner groupcomm.NodeID) {
-		for to, t0 := range started {
-			if to != winner {
-				c.pick.observe(to, time.Since(t0), false)
-			}
-		}
 	}
 	ask(c.pick.choose(c.queryCandidates(p, *tried), c.load))
 	first := (*tried)[len(*tried)-1]
@@ -268,15 +260,14 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 		case a := <-answers:
 			outstanding--
 			if a.err == nil {
-				if outstanding > 0 {
-					overtaken(a.to)
-				}
 				if a.to != first {
 					c.pick.wins.Add(1) // the hedge answered first
 				}
 				return a.rep, a.to, nil
 			}
 			last = a
+		case <-ctx.Done():
+			return reply{}, first, ctx.Err()
 		case <-hedge:
 			hedge = nil
 			if c.pick.takeHedge() {
