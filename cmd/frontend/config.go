@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -54,7 +57,8 @@ func defaultConfig() config {
 func parseConfig(args []string, lookup func(string) (string, bool)) (config, error) {
 	c := defaultConfig()
 	fs := flag.NewFlagSet("qs-frontend", flag.ContinueOnError)
-	fs.Uint64Var(&c.ID, "id", 0, "this front end's id on the transport, distinct from every node's and front end's; required")
+	fs.Uint64Var(&c.ID, "id", 0, "this front end's id on the transport, distinct from every node's and front end's; required (or -id-from-ip)")
+	fromIP := fs.String("id-from-ip", "", "derive the id from this IP address (a pod's IP: distinct among live pods, far above node ids): 2^32 + the IPv4 address, or 2^63 + a hash of an IPv6 one; not with -id")
 	fs.Uint64Var(&c.Cluster, "cluster", c.Cluster, "cluster id")
 	fs.StringVar(&c.Label, "label", "", "cluster label: gossip and transport refuse other labels")
 	fs.StringVar(&c.Transport, "transport", c.Transport, "TCP transport listen address (the nodes answer calls on it)")
@@ -88,7 +92,35 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (config, err
 	if *seeds != "" {
 		c.Seeds = strings.Split(*seeds, ",")
 	}
+	if *fromIP != "" {
+		if c.ID != 0 {
+			return c, errors.New("-id and -id-from-ip exclude each other")
+		}
+		id, err := idFromIP(*fromIP)
+		if err != nil {
+			return c, err
+		}
+		c.ID = id
+	}
 	return c, c.validate()
+}
+
+// idFromIP maps an IP address to a front-end id no node id reaches: 2^32
+// plus an IPv4 address, 2^63 plus 63 bits of a hash of an IPv6 one.
+func idFromIP(s string) (uint64, error) {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return 0, fmt.Errorf("-id-from-ip %q: not an IP address", s)
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		b := ip.As4()
+		return 1<<32 | uint64(binary.BigEndian.Uint32(b[:])), nil
+	}
+	h := fnv.New64a()
+	b := ip.As16()
+	h.Write(b[:])
+	return 1<<63 | h.Sum64()&(1<<63-1), nil
 }
 
 func (c *config) validate() error {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -68,8 +67,8 @@ func defaultConfig() config {
 func parseConfig(args []string, lookup func(string) (string, bool)) (config, error) {
 	c := defaultConfig()
 	fs := flag.NewFlagSet("qs-node", flag.ContinueOnError)
-	fs.Uint64Var(&c.ID, "id", 0, "this node's id, required (or -id-from-ordinal)")
-	fromOrdinal := fs.Bool("id-from-ordinal", false, "take the id from the ordinal ending the hostname, plus one (a StatefulSet's pod qs-node-2 is node 3)")
+	fs.Uint64Var(&c.ID, "id", 0, "this node's id, required (or -id-from-index)")
+	fromIndex := fs.String("id-from-index", "", "the id is this index plus one: a StatefulSet's pod index (the apps.kubernetes.io/pod-index label), pod 2 is node 3; not with -id")
 	fs.Uint64Var(&c.Cluster, "cluster", c.Cluster, "cluster id")
 	fs.StringVar(&c.Label, "label", "", "cluster label: gossip and transport refuse other labels")
 	fs.StringVar(&c.Transport, "transport", c.Transport, "TCP transport listen address")
@@ -112,14 +111,15 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (config, err
 	if *seeds != "" {
 		c.Seeds = strings.Split(*seeds, ",")
 	}
-	if *fromOrdinal && c.ID == 0 {
-		host, err := os.Hostname()
+	if *fromIndex != "" {
+		if c.ID != 0 {
+			return c, errors.New("-id and -id-from-index exclude each other")
+		}
+		i, err := strconv.ParseUint(*fromIndex, 10, 63)
 		if err != nil {
-			return c, fmt.Errorf("-id-from-ordinal: %w", err)
+			return c, fmt.Errorf("-id-from-index %q: want a pod index (0, 1, ...)", *fromIndex)
 		}
-		if c.ID, err = idFromOrdinal(host); err != nil {
-			return c, err
-		}
+		c.ID = i + 1
 	}
 	var err error
 	if c.Members, err = parseIDs("-members", *members); err != nil {
@@ -143,19 +143,6 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (config, err
 		return c, nil // the demo fills in identities and addresses itself
 	}
 	return c, c.validate()
-}
-
-// idFromOrdinal is one plus the number ending host (qs-node-2 → 3).
-func idFromOrdinal(host string) (uint64, error) {
-	i := len(host)
-	for i > 0 && host[i-1] >= '0' && host[i-1] <= '9' {
-		i--
-	}
-	n, err := strconv.ParseUint(host[i:], 10, 63)
-	if err != nil {
-		return 0, fmt.Errorf("-id-from-ordinal: hostname %q does not end in a number", host)
-	}
-	return n + 1, nil
 }
 
 // parseIDs parses a comma-separated list of node ids.

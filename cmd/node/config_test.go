@@ -74,15 +74,14 @@ func TestConfigErrorsNameTheFlagAndValue(t *testing.T) {
 	}
 }
 
-func TestIDFromOrdinal(t *testing.T) {
-	for host, want := range map[string]uint64{"qs-node-0": 1, "qs-node-12": 13, "7": 8} {
-		if got, err := idFromOrdinal(host); err != nil || got != want {
-			t.Errorf("%s: %d, %v; want %d", host, got, err, want)
-		}
+func TestIDFromIndex(t *testing.T) {
+	c, err := parseConfig([]string{}, envOf(map[string]string{"QS_ID_FROM_INDEX": "2"}))
+	if err != nil || c.ID != 3 {
+		t.Fatalf("index 2: id %d, %v", c.ID, err)
 	}
-	for _, host := range []string{"qs-node", "", "node-x"} {
-		if _, err := idFromOrdinal(host); err == nil || !strings.Contains(err.Error(), "-id-from-ordinal") {
-			t.Errorf("%q: %v", host, err)
+	for _, args := range [][]string{{"-id-from-index", "x"}, {"-id-from-index", "-1"}, {"-id", "1", "-id-from-index", "0"}} {
+		if _, err := parseConfig(args, noEnv); err == nil || !strings.Contains(err.Error(), "-id-from-index") {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }
