@@ -142,7 +142,7 @@ func (c *pcluster) start(id groupcomm.NodeID) {
 	cfg.DeadAfter = time.Second
 	cfg.MgmtDurability = racs.Disk
 	cfg.Policy.DeadGrace = 2 * time.Second
-	cfg.Policy.MaxConcurrentMoves = 8
+	cfg.Policy.MaxConcurrentMoves = 16
 	nd, err := raps.NewNode(cfg)
 	if err != nil {
 		c.t.Fatal(err)
