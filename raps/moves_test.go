@@ -268,10 +268,14 @@ func sameClonesExcept(want, got *partitionmap.Map, newOK func(*partitionmap.Part
 func (c *pcluster) checkMovesExplained(from, to uint64) map[string]int {
 	c.t.Helper()
 	var hist []mgmt.Change
-	c.waitFor(fmt.Sprintf("node 1's history up to epoch %d", to), time.Minute, func() bool {
-		var err error
-		hist, err = c.node(1).History(from, int(to-from))
-		return err == nil && len(hist) == int(to-from)
+	c.waitFor(fmt.Sprintf("a management member's history up to epoch %d", to), time.Minute, func() bool {
+		for _, id := range c.live() {
+			var err error
+			if hist, err = c.node(id).History(from, int(to-from)); err == nil && len(hist) == int(to-from) {
+				return true
+			}
+		}
+		return false
 	})
 	c.rec.mu.Lock()
 	disagree := slices.Clone(c.rec.disagree)
