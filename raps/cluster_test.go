@@ -39,6 +39,10 @@ type pcluster struct {
 	// rec, if set, records every map the management clones apply and
 	// the placer's logged moves (moves_test.go).
 	rec *recorder
+	// openStore, if set, opens a node's store at its first start (a
+	// DiskStore, say) in place of a MemStore; close closes them.
+	openStore func(groupcomm.NodeID) (replica.Store, func() error, error)
+	closers   []func() error
 }
 
 func kvService(name string, kind partitionmap.PartitionKind, parts int, dur partitionmap.Durability) raps.Service {
@@ -101,6 +105,17 @@ func (c *pcluster) start(id groupcomm.NodeID) {
 	}
 	delete(c.dead, id)
 	c.mu.Unlock()
+	var rs replica.Store = store
+	if c.openStore != nil && !restart {
+		ds, closer, err := c.openStore(id)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rs = ds
+		c.mu.Lock()
+		c.closers = append(c.closers, closer)
+		c.mu.Unlock()
+	}
 	var tr racs.Transport
 	if restart {
 		tr = c.net.Restart(id, deliver)
@@ -108,7 +123,7 @@ func (c *pcluster) start(id groupcomm.NodeID) {
 		tr = c.net.Endpoint(id, deliver)
 	}
 	rc := racs.DefaultConfig()
-	rc.Node, rc.Cluster, rc.Transport, rc.Store = id, 1, tr, store
+	rc.Node, rc.Cluster, rc.Transport, rc.Store = id, 1, tr, rs
 	rc.OnCall = func(from groupcomm.NodeID, call *racs.Call) {
 		mu.Lock()
 		nd := node
@@ -198,6 +213,11 @@ func (c *pcluster) close() {
 		hosts[i].Close()
 	}
 	c.net.Close()
+	for _, f := range c.closers {
+		if err := f(); err != nil {
+			c.t.Error(err)
+		}
+	}
 }
 
 func (c *pcluster) node(id groupcomm.NodeID) *raps.Node {

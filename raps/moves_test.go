@@ -366,3 +366,28 @@ func (c *pcluster) hostingMatches(m *partitionmap.Map) error {
 	}
 	return nil
 }
+
+// describe says, for a failure message, each live node's epoch and how
+// it sees each partition's group.
+func (c *pcluster) describe() string {
+	var b strings.Builder
+	for _, id := range c.live() {
+		m := c.node(id).Map()
+		if m == nil {
+			fmt.Fprintf(&b, "node %d: no map; ", id)
+			continue
+		}
+		fmt.Fprintf(&b, "node %d: epoch %d", id, m.Epoch)
+		for i := range m.Partitions {
+			p := &m.Partitions[i]
+			fmt.Fprintf(&b, " %v%+v", p.Ref(), p.Clones)
+			if g, err := c.host(id).Group(replica.GroupID(p.Group)); err == nil {
+				in := g.Info()
+				d, _ := g.Digest()
+				fmt.Fprintf(&b, "[%v %v view %d restoring %v applied %d digest %x]", in.Status, in.Role, in.View, in.Restoring, g.Applied().Seq, d)
+			}
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
+}
