@@ -321,8 +321,9 @@ func (c *pcluster) checkMovesExplained(from, to uint64) map[string]int {
 }
 
 // hostingMatches: every live node hosts exactly the data groups the map
-// places on it, at the partition's incarnation, voters as normal voters
-// and learners as learners (a learner still restoring counts).
+// places on it, at the partition's incarnation, in a normal view, voters
+// as voters (a learner of the map may be either in its group: groupcomm
+// promotes it once it holds the state, and the map follows).
 func (c *pcluster) hostingMatches(m *partitionmap.Map) error {
 	for _, id := range c.live() {
 		want := map[replica.GroupID]partitionmap.Clone{}
@@ -350,11 +351,8 @@ func (c *pcluster) hostingMatches(m *partitionmap.Map) error {
 				return fmt.Errorf("node %d: group %d: %v", id, gid, err)
 			}
 			in := g.Info()
-			role := groupcomm.Voter
-			if cl.Role == partitionmap.Learner {
-				role = groupcomm.Learner
-			}
-			if g.Applied().Incarnation != inc[gid] || in.Status != groupcomm.StatusNormal || in.Role != role && !(role == groupcomm.Learner && in.Restoring) {
+			if g.Applied().Incarnation != inc[gid] || in.Status != groupcomm.StatusNormal ||
+				cl.Role == partitionmap.Voter && (in.Role != groupcomm.Voter || in.Restoring) {
 				return fmt.Errorf("node %d: group %d is %v %v incarnation %d; the map has a %v of incarnation %d",
 					id, gid, in.Status, in.Role, g.Applied().Incarnation, cl.Role, inc[gid])
 			}
