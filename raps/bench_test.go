@@ -188,7 +188,9 @@ func BenchmarkReReplicate(b *testing.B) {
 				time.Sleep(every)
 			}
 		}
-		poll := func(what string, limit time.Duration, cond func() bool) { pollEvery(what, limit, time.Millisecond, cond) }
+		poll := func(what string, limit time.Duration, cond func() bool) {
+			pollEvery(what, limit, time.Millisecond, cond)
+		}
 		poll("three nodes in the map", 30*time.Second, func() bool {
 			m := c.node(1).Map()
 			return m != nil && len(m.Nodes) == 3
