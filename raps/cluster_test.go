@@ -36,6 +36,13 @@ type pcluster struct {
 	dead  map[groupcomm.NodeID]bool
 	// stores survive a kill: a restarted node finds its disk.
 	stores map[groupcomm.NodeID]*replica.MemStore
+	// rec, if set, records every map the management clones apply and
+	// the placer's logged moves (moves_test.go).
+	rec *recorder
+	// openStore, if set, opens a node's store at its first start (a
+	// DiskStore, say) in place of a MemStore; close closes them.
+	openStore func(groupcomm.NodeID) (replica.Store, func() error, error)
+	closers   []func() error
 }
 
 func kvService(name string, kind partitionmap.PartitionKind, parts int, dur partitionmap.Durability) raps.Service {
@@ -48,7 +55,7 @@ func kvService(name string, kind partitionmap.PartitionKind, parts int, dur part
 }
 
 func newPCluster(t *testing.T, n int, boot []groupcomm.NodeID, svcs ...raps.Service) *pcluster {
-	c := &pcluster{svcs: svcs, boot: boot}
+	c := &pcluster{svcs: svcs, boot: boot, rec: newRecorder()}
 	c.init(t, memnet.Config{Seed: 1, MinDelay: 100 * time.Microsecond, MaxDelay: 100 * time.Microsecond})
 	t.Cleanup(c.close)
 	for i := 1; i <= n; i++ {
@@ -98,6 +105,17 @@ func (c *pcluster) start(id groupcomm.NodeID) {
 	}
 	delete(c.dead, id)
 	c.mu.Unlock()
+	var rs replica.Store = store
+	if c.openStore != nil && !restart {
+		ds, closer, err := c.openStore(id)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rs = ds
+		c.mu.Lock()
+		c.closers = append(c.closers, closer)
+		c.mu.Unlock()
+	}
 	var tr racs.Transport
 	if restart {
 		tr = c.net.Restart(id, deliver)
@@ -105,7 +123,7 @@ func (c *pcluster) start(id groupcomm.NodeID) {
 		tr = c.net.Endpoint(id, deliver)
 	}
 	rc := racs.DefaultConfig()
-	rc.Node, rc.Cluster, rc.Transport, rc.Store = id, 1, tr, store
+	rc.Node, rc.Cluster, rc.Transport, rc.Store = id, 1, tr, rs
 	rc.OnCall = func(from groupcomm.NodeID, call *racs.Call) {
 		mu.Lock()
 		nd := node
@@ -129,13 +147,23 @@ func (c *pcluster) start(id groupcomm.NodeID) {
 	if os.Getenv("RAPS_DEBUG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if c.rec != nil {
+		var inner slog.Handler
+		if cfg.Logger != nil {
+			inner = cfg.Logger.Handler()
+		}
+		cfg.Logger = slog.New(&moveLog{r: c.rec, inner: inner})
+	}
 	cfg.DeadAfter = time.Second
 	cfg.MgmtDurability = racs.Disk
 	cfg.Policy.DeadGrace = 2 * time.Second
-	cfg.Policy.MaxConcurrentMoves = 8
+	cfg.Policy.MaxConcurrentMoves = 16
 	nd, err := raps.NewNode(cfg)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if c.rec != nil {
+		nd.ObserveMgmt(func(m *partitionmap.Map) { c.rec.record(id, m) })
 	}
 	mu.Lock()
 	node, host = nd, h
@@ -185,6 +213,11 @@ func (c *pcluster) close() {
 		hosts[i].Close()
 	}
 	c.net.Close()
+	for _, f := range c.closers {
+		if err := f(); err != nil {
+			c.t.Error(err)
+		}
+	}
 }
 
 func (c *pcluster) node(id groupcomm.NodeID) *raps.Node {
@@ -340,9 +373,12 @@ func (c *pcluster) checkPlacement(m *partitionmap.Map) {
 
 // 5 nodes, 3 services, 64 partitions of 3 clones, under load: a node
 // joins, one is drained, one dies past the grace period. After each step
-// the clones sit on distinct live nodes, every acknowledged update is
-// there, the clones of each partition agree, and the map's epochs only
-// grew.
+// the clones sit on distinct live nodes, the clones of each partition
+// agree, the map's epochs only grew, every live node hosts exactly the
+// groups the map places on it, and the moves the placer reported are the
+// moves that happened: each epoch's clone sets are the previous epoch's
+// changed by what its history entry reports (checkMovesExplained). At the
+// end every acknowledged update is there.
 func TestClusterAddDrainKillUnderLoad(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		svcs := []raps.Service{
@@ -357,6 +393,7 @@ func TestClusterAddDrainKillUnderLoad(t *testing.T) {
 			m := c.node(1).Map()
 			return m != nil && len(m.Nodes) == 5
 		})
+		defined := c.node(1).Map().Epoch
 		for _, s := range svcs {
 			if err := c.node(4).DefineService(ctx, s); err != nil {
 				t.Fatal(err)
@@ -410,16 +447,37 @@ func TestClusterAddDrainKillUnderLoad(t *testing.T) {
 		}
 		stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
 		defer stopLoad()
+		// After each step: the placement is sound, the hosts run what the
+		// map places on them, and the moves the history reports for the
+		// step's epochs are exactly the clone-set changes of those epochs.
+		settled := func(what string, from uint64) {
+			t.Helper()
+			c.checkPlacement(c.node(c.live()[0]).Map())
+			var herr error
+			var m *partitionmap.Map
+			c.waitFor(what+": every node hosts what the map places on it", time.Minute, func() bool {
+				m = c.node(1).Map()
+				herr = c.hostingMatches(m)
+				return herr == nil
+			})
+			if herr != nil {
+				t.Fatal(herr)
+			}
+			counts := c.checkMovesExplained(from, m.Epoch)
+			t.Logf("%s: epochs %d to %d explained by the history: %v", what, from, m.Epoch, counts)
+		}
 		step := func(what string, act func(), done func(*partitionmap.Map) bool) {
 			t.Helper()
+			from := c.node(1).Map().Epoch
 			act()
 			c.waitFor(what, 2*time.Minute, func() bool {
 				checkEpochs()
 				m := c.node(c.live()[0]).Map()
 				return done(m) && c.converged()
 			})
-			c.checkPlacement(c.node(c.live()[0]).Map())
+			settled(what, from)
 		}
+		settled("three services defined", defined)
 		time.Sleep(time.Second)
 		// 192 clones over 6 nodes: the newcomer takes about a sixth.
 		step("node 6 joined and took its share", func() { c.start(6) },
@@ -433,6 +491,7 @@ func TestClusterAddDrainKillUnderLoad(t *testing.T) {
 			func(m *partitionmap.Map) bool { return clonesOn(m, 5) == 0 })
 		stopLoad()
 		c.waitFor("clones converged after the load", time.Minute, c.converged)
+		settled("the whole run", defined)
 
 		amu.Lock()
 		defer amu.Unlock()

@@ -33,8 +33,10 @@
 //     management group: it declares nodes unreachable for DeadAfter dead,
 //     asks partitionmap.Plan for the next moves (re-replication after the
 //     grace, drains, gradual rebalancing, at most MaxConcurrentMoves in
-//     flight, never below a live majority) and proposes them as one change
-//     whose reason lists them; each move is logged with its reason.
+//     flight, never below a live majority) and proposes them in as few
+//     changes as keep every move and its reason whole in the history's
+//     summary (mgmt.MovesFit), each change's reason listing its moves;
+//     each move is logged with its reason.
 //   - Client (client.go, choose.go), the Router: key → partition (the
 //     map's Locate) → group → clone. Update goes to the group's sequencer
 //     (as this process's clone sees the installed view, else the map's

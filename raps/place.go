@@ -2,6 +2,7 @@ package raps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -17,8 +18,10 @@ import (
 //
 // Each round it declares nodes that stayed unreachable for DeadAfter dead
 // (and the failure's time is the grace's start), then asks
-// partitionmap.Plan for the next moves and proposes them as one change.
-// Every move carries its reason into the map's history and the log.
+// partitionmap.Plan for the next moves and proposes them, in as few
+// changes as keep every move and its reason whole in the map's history
+// (a change's summary holds 2 KiB: mgmt.MovesFit). Every move carries its
+// reason into the history and the log.
 
 func (n *Node) place(ctx context.Context, m *partitionmap.Map) {
 	now := n.cfg.Clock()
@@ -55,20 +58,36 @@ func (n *Node) place(ctx context.Context, m *partitionmap.Map) {
 		n.log.Warn("placement failed", "epoch", m.Epoch, "err", err)
 		return
 	}
-	if len(moves) == 0 {
-		return
+	// One change per chunk that the history's summary holds whole
+	// (mgmt.MovesFit), each at the epoch the previous one made: the
+	// moves of a plan touch distinct partitions, so any split applies.
+	// A refused chunk ends the round; the next plans on the newer map.
+	for base := m.Epoch; len(moves) > 0; {
+		k := mgmt.MovesFit(moves)
+		chunk := moves[:k]
+		moves = moves[k:]
+		var why []string
+		for _, mv := range chunk {
+			n.log.Info("placer: move", "epoch", base, "partition", mv.Partition.String(), "kind", mv.Kind.String(),
+				"node", mv.Node, "replace", mv.Replace, "reason", mv.Reason)
+			why = append(why, fmt.Sprintf("%s %s", mv.Partition, mv.Kind))
+		}
+		reason := fmt.Sprintf("placer: %d moves (%s)", len(chunk), strings.Join(why, ", "))
+		if len(reason) > 900 {
+			reason = strings.ToValidUTF8(reason[:900], "") + "…"
+		}
+		res, err := n.Admin(ctx, mgmt.Command{Op: mgmt.OpApplyMoves, Epoch: base, Moves: chunk, Reason: reason})
+		if err == nil {
+			err = res.Err()
+		}
+		if err != nil {
+			if !errors.Is(err, partitionmap.ErrStaleEpoch) {
+				n.log.Debug("admin change refused", "op", mgmt.OpApplyMoves, "err", err)
+			}
+			return
+		}
+		base = res.Epoch
 	}
-	var why []string
-	for _, mv := range moves {
-		n.log.Info("placer: move", "epoch", m.Epoch, "partition", mv.Partition.String(), "kind", mv.Kind.String(),
-			"node", mv.Node, "replace", mv.Replace, "reason", mv.Reason)
-		why = append(why, fmt.Sprintf("%s %s", mv.Partition, mv.Kind))
-	}
-	reason := fmt.Sprintf("placer: %d moves (%s)", len(moves), strings.Join(why, ", "))
-	if len(reason) > 900 {
-		reason = strings.ToValidUTF8(reason[:900], "") + "…"
-	}
-	n.adminLogged(ctx, mgmt.Command{Op: mgmt.OpApplyMoves, Epoch: m.Epoch, Moves: moves, Reason: reason})
 }
 
 // sequencesMgmt reports whether this node's management clone is the

@@ -54,11 +54,7 @@ func summarize(old, next *partitionmap.Map, c *Command) string {
 	case OpMoveClone:
 		s = fmt.Sprintf("%v: learner on node %d to replace node %d (operator's move)", c.Ref, c.To, c.From)
 	case OpApplyMoves:
-		parts := make([]string, len(c.Moves))
-		for i, mv := range c.Moves {
-			parts[i] = mv.String()
-		}
-		s = fmt.Sprintf("%d moves: %s", len(c.Moves), strings.Join(parts, "; "))
+		s = movesSummary(c.Moves)
 	case OpLearnersReady:
 		parts := make([]string, len(c.Ready))
 		for i, r := range c.Ready {
@@ -101,4 +97,25 @@ func cloneNodes(p *partitionmap.Partition) string {
 		ids[i] = fmt.Sprint(c.Node)
 	}
 	return strings.Join(ids, ", ")
+}
+
+func movesSummary(moves []partitionmap.Move) string {
+	parts := make([]string, len(moves))
+	for i, mv := range moves {
+		parts[i] = mv.String()
+	}
+	return fmt.Sprintf("%d moves: %s", len(moves), strings.Join(parts, "; "))
+}
+
+// MovesFit returns how many of moves, from the first, one OpApplyMoves
+// change can carry with its history summary whole (every move and its
+// reason; the summary is cut at 2 KiB), and at least one. A proposer that
+// splits a longer plan into changes of that many keeps every move it made
+// explained in the history.
+func MovesFit(moves []partitionmap.Move) int {
+	n := 0
+	for n < len(moves) && len(movesSummary(moves[:n+1])) <= maxSummaryLen {
+		n++
+	}
+	return max(n, min(1, len(moves)))
 }
