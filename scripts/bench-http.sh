@@ -9,6 +9,10 @@
 #
 #	DURABILITY=disk DUR=10s bash scripts/bench-http.sh
 #	ONLY='put-c64|put-c1' DURABILITY=memory bash scripts/bench-http.sh
+#
+# The front end's admin listener (pprof, /metrics) is on 127.0.0.1:BASE+303,
+# node i's on BASE+210+i: profile a run with, e.g.,
+#	go tool pprof -top 'http://127.0.0.1:18403/debug/pprof/profile?seconds=5' 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURABILITY=${DURABILITY:-disk}
@@ -27,12 +31,12 @@ seeds="127.0.0.1:$((BASE + 101)),127.0.0.1:$((BASE + 102)),127.0.0.1:$((BASE + 1
 for i in 1 2 3; do
 	"$work/qs-node" -id "$i" -bootstrap 1,2,3 -kv-partitions "$PARTS" -durability "$DURABILITY" \
 		-transport "127.0.0.1:$((BASE + i))" -gossip "127.0.0.1:$((BASE + 100 + i))" \
-		-http "127.0.0.1:$((BASE + 200 + i))" -data "$work/n$i" -seeds "$seeds" -log-level warn \
+		-http "127.0.0.1:$((BASE + 200 + i))" -admin "127.0.0.1:$((BASE + 210 + i))" -data "$work/n$i" -seeds "$seeds" -log-level warn \
 		>"$work/node$i.log" 2>&1 &
 done
 fe="127.0.0.1:$((BASE + 300))"
 "$work/qs-frontend" -id 100 -seeds "$seeds" -transport "127.0.0.1:$((BASE + 301))" \
-	-gossip "127.0.0.1:$((BASE + 302))" -http "$fe" -log-level warn >"$work/frontend.log" 2>&1 &
+	-gossip "127.0.0.1:$((BASE + 302))" -http "$fe" -admin "127.0.0.1:$((BASE + 303))" -log-level warn >"$work/frontend.log" 2>&1 &
 val=$(head -c "$SIZE" /dev/zero | tr '\0' v)
 for _ in $(seq 1 120); do
 	curl -fsS -o /dev/null -X PUT "http://$fe/v1/kv/k" --data "$val" 2>/dev/null && break
@@ -59,3 +63,6 @@ run() { # name conns script...
 run get-c64 64 "http://$fe/v1/kv/k"
 run put-c64 64 -s "$work/put.lua" "http://$fe"
 run put-c1 1 -s "$work/put.lua" "http://$fe"
+# HOLD=1 keeps the cluster up after the runs (Ctrl-C ends it): for wrk
+# or pprof by hand, e.g. against a node's own API at BASE+201.
+[ -z "${HOLD:-}" ] || { echo "holding: front end http://$fe, nodes http://127.0.0.1:$((BASE + 201))..$((BASE + 203))"; wait; }
