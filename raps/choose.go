@@ -150,8 +150,11 @@ func (p *picker) cost(id groupcomm.NodeID, load func(groupcomm.NodeID) float64) 
 	return q * lat
 }
 
-// choose picks among cands by power of two choices.
-func (p *picker) choose(cands []groupcomm.NodeID, load func(groupcomm.NodeID) float64) groupcomm.NodeID {
+// choose picks among cands by power of two choices. When self (this
+// process's own node; 0 for a client that hosts nothing) is a candidate
+// it is always one of the two: its clone answers without a hop, so it
+// serves unless the other drawn is cheaper.
+func (p *picker) choose(cands []groupcomm.NodeID, self groupcomm.NodeID, load func(groupcomm.NodeID) float64) groupcomm.NodeID {
 	if len(cands) == 1 {
 		return cands[0]
 	}
@@ -159,7 +162,13 @@ func (p *picker) choose(cands []groupcomm.NodeID, load func(groupcomm.NodeID) fl
 	i := p.rng.IntN(len(cands))
 	j := p.rng.IntN(len(cands) - 1)
 	p.mu.Unlock()
-	if j >= i {
+	if k := slices.Index(cands, self); self != 0 && k >= 0 {
+		// self against one of the others, drawn uniformly.
+		i = k
+		if j >= k {
+			j++
+		}
+	} else if j >= i {
 		j++ // two distinct candidates
 	}
 	a, b := cands[i], cands[j]
@@ -245,7 +254,7 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 			answers <- queryAnswer{rep, to, err}
 		}()
 	}
-	ask(c.pick.choose(c.queryCandidates(p, *tried), c.load))
+	ask(c.pick.choose(c.queryCandidates(p, *tried), c.self, c.load))
 	first := (*tried)[len(*tried)-1]
 	outstanding := 1
 	var hedge <-chan time.Time
@@ -271,7 +280,7 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 		case <-hedge:
 			hedge = nil
 			if c.pick.takeHedge() {
-				ask(c.pick.choose(c.queryCandidates(p, *tried), c.load))
+				ask(c.pick.choose(c.queryCandidates(p, *tried), c.self, c.load))
 				outstanding++
 			}
 		}

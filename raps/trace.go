@@ -131,7 +131,7 @@ func (c *Client) Trace(service string, key []byte) (Trace, error) {
 		tc.Cost = c.pick.cost(id, c.load)
 		tr.Clones = append(tr.Clones, tc)
 	}
-	tr.Chosen, tr.Reason = explainChoice(tr.Clones)
+	tr.Chosen, tr.Reason = explainChoice(tr.Clones, c.self)
 	tr.HedgeAfter, _ = c.pick.hedgeAfter()
 	tr.HedgeBudget = c.pick.budgetNow()
 	return tr, nil
@@ -166,12 +166,17 @@ func (p *picker) budgetNow() float64 {
 }
 
 // explainChoice fills each candidate's Chance under power of two choices
-// (two distinct candidates drawn uniformly; the cheaper wins, the first
-// drawn on a tie) and names the favourite.
-func explainChoice(cl []TraceClone) (groupcomm.NodeID, string) {
+// (two distinct candidates drawn uniformly, or self against one other
+// when self is a candidate; the cheaper wins, the first drawn on a tie)
+// and names the favourite.
+func explainChoice(cl []TraceClone, self groupcomm.NodeID) (groupcomm.NodeID, string) {
 	var idx []int
+	selfAt := -1
 	for i := range cl {
 		if cl[i].Candidate {
+			if self != 0 && cl[i].Node == self {
+				selfAt = i
+			}
 			idx = append(idx, i)
 		}
 	}
@@ -184,26 +189,43 @@ func explainChoice(cl []TraceClone) (groupcomm.NodeID, string) {
 		return x.Node, fmt.Sprintf("node %d is the only query candidate (%s); cost %s", x.Node, aliveWord(x), costWords(x))
 	}
 	n := float64(len(idx))
-	pairs := n * (n - 1) // ordered draws (first, second)
 	best := idx[0]
 	for _, i := range idx {
-		wins := 0.0
+		if cl[i].Cost < cl[best].Cost || (selfAt >= 0 && i == selfAt && !(cl[best].Cost < cl[i].Cost)) {
+			best = i
+		}
+	}
+	if selfAt >= 0 {
+		// self, drawn first, against each other candidate with chance
+		// 1/(n-1).
 		for _, j := range idx {
-			if i == j {
+			if j == selfAt {
 				continue
 			}
-			// i drawn first against j: i wins unless j is cheaper; i drawn
-			// second: i wins only if cheaper.
-			if !(cl[j].Cost < cl[i].Cost) {
-				wins++
-			}
-			if cl[i].Cost < cl[j].Cost {
-				wins++
+			if cl[j].Cost < cl[selfAt].Cost {
+				cl[j].Chance = 1 / (n - 1)
+			} else {
+				cl[selfAt].Chance += 1 / (n - 1)
 			}
 		}
-		cl[i].Chance = wins / pairs
-		if cl[i].Cost < cl[best].Cost {
-			best = i
+	} else {
+		pairs := n * (n - 1) // ordered draws (first, second)
+		for _, i := range idx {
+			wins := 0.0
+			for _, j := range idx {
+				if i == j {
+					continue
+				}
+				// i drawn first against j: i wins unless j is cheaper; i
+				// drawn second: i wins only if cheaper.
+				if !(cl[j].Cost < cl[i].Cost) {
+					wins++
+				}
+				if cl[i].Cost < cl[j].Cost {
+					wins++
+				}
+			}
+			cl[i].Chance = wins / pairs
 		}
 	}
 	x := &cl[best]
@@ -213,9 +235,12 @@ func explainChoice(cl []TraceClone) (groupcomm.NodeID, string) {
 			others = append(others, fmt.Sprintf("node %d %s", cl[i].Node, costWords(&cl[i])))
 		}
 	}
-	return x.Node, fmt.Sprintf("power of two choices over %d query candidates: node %d has the lowest predicted wait, %s, "+
-		"and wins every pair it is drawn in (chance %.0f%%); others: %s",
-		len(idx), x.Node, costWords(x), 100*x.Chance, strings.Join(others, "; "))
+	how := fmt.Sprintf("power of two choices over %d query candidates", len(idx))
+	if selfAt >= 0 {
+		how = fmt.Sprintf("this node's own clone (no hop) against one of the other %d drawn at random", len(idx)-1)
+	}
+	return x.Node, fmt.Sprintf("%s: node %d has the lowest predicted wait, %s (chance %.0f%%); others: %s",
+		how, x.Node, costWords(x), 100*x.Chance, strings.Join(others, "; "))
 }
 
 func aliveWord(x *TraceClone) string {

@@ -68,6 +68,7 @@ type node struct {
 	rapsMu sync.Mutex
 	stop   chan struct{}
 	reg    *prometheus.Registry
+	live   *ops.LiveSet // the partitioned mode's live nodes
 	// draining is set on SIGTERM: /readyz answers 503 from then on.
 	draining atomic.Bool
 }

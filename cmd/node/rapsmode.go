@@ -54,6 +54,7 @@ func (n *node) startRaps(tr racs.Transport) error {
 		rc.Bootstrap = cfg.Bootstrap
 	}
 	rc.Seeds = cfg.Bootstrap
+	n.live = ops.NewLiveSet(n.ml, groupcomm.NodeID(cfg.ID))
 	rc.Live = n.liveNodes
 	rc.Load = func(id groupcomm.NodeID) float64 {
 		if m, ok := n.ml.Lookup(id); ok {
@@ -94,15 +95,7 @@ func (n *node) startRaps(tr racs.Transport) error {
 }
 
 // liveNodes: the members gossip holds alive, and this node.
-func (n *node) liveNodes() []groupcomm.NodeID {
-	out := []groupcomm.NodeID{groupcomm.NodeID(n.cfg.ID)}
-	for _, m := range n.ml.Members() {
-		if m.State == membership.StateAlive && !m.FrontEnd && m.ID != groupcomm.NodeID(n.cfg.ID) {
-			out = append(out, m.ID)
-		}
-	}
-	return out
-}
+func (n *node) liveNodes() []groupcomm.NodeID { return n.live.IDs() }
 
 // gossipLoad publishes the node's load (calls in flight) for the Routers'
 // choice of clones.

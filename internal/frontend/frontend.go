@@ -65,6 +65,7 @@ type FrontEnd struct {
 	client   *raps.Client
 	disp     *dispatcher.Dispatcher
 	reg      *prometheus.Registry
+	live     *ops.LiveSet
 	draining atomic.Bool
 	stop     chan struct{}
 }
@@ -91,6 +92,7 @@ func Start(cfg Config) (*FrontEnd, error) {
 	if fe.ml, err = ops.StartMembership(cfg.Peer); err != nil {
 		return nil, err
 	}
+	fe.live = ops.NewLiveSet(fe.ml, 0)
 	var client atomic.Pointer[raps.Client]
 	deliver := func(ps []racs.Packet) {
 		if c := client.Load(); c != nil {
@@ -170,15 +172,7 @@ func (fe *FrontEnd) Ready() error {
 }
 
 // liveNodes are the nodes gossip holds alive (front ends excluded).
-func (fe *FrontEnd) liveNodes() []groupcomm.NodeID {
-	var out []groupcomm.NodeID
-	for _, m := range fe.ml.Members() {
-		if m.State == membership.StateAlive && !m.FrontEnd {
-			out = append(out, m.ID)
-		}
-	}
-	return out
-}
+func (fe *FrontEnd) liveNodes() []groupcomm.NodeID { return fe.live.IDs() }
 
 // load is a node's gossiped load.
 func (fe *FrontEnd) load(id groupcomm.NodeID) float64 {

@@ -60,6 +60,18 @@ func TestTrace(t *testing.T) {
 	if err != nil || !nt.ViewKnown || nt.View == 0 {
 		t.Fatalf("node trace: %+v %v", nt, err)
 	}
+	// It queries its own clone (no hop) unless the other drawn is cheaper:
+	// its chance is at least that of any other, and the chances sum to 1.
+	total, own := 0.0, 0.0
+	for _, cl := range nt.Clones {
+		total += cl.Chance
+		if cl.Node == clones[0] {
+			own = cl.Chance
+		}
+	}
+	if total < 0.999 || total > 1.001 || own < 1/float64(len(clones)) || !strings.Contains(nt.Reason, "own clone") {
+		t.Fatalf("node picker: own chance %v, sum %v, reason %q", own, total, nt.Reason)
+	}
 	c.Kill(clones[1])
 	tr, err = fe.Trace("kv", key)
 	if err != nil {
