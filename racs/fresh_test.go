@@ -98,3 +98,62 @@ func (s *racsSim) queryNow(g *racs.Group, level racs.Level) ([]byte, error) {
 		s.runHosts(true)
 	}
 }
+
+// A quiescent group is not ticked, so its clones hear no contact that
+// moves their freshness: an "any" read confirms it with a read round, and
+// that round must keep the clone fresh for TickStale, so the next "any"
+// reads are answered at once instead of each paying a quorum round (a
+// read-only workload on an idle group).
+func TestReadRoundKeepsQuiescentCloneFresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := quietSim(t, 3, racs.Disk)
+		defer s.close()
+		s.submitN(t, 5)
+		for i := 0; i < 200; i++ { // let the group go quiescent and its freshness lapse
+			s.step++
+			s.runHosts(true)
+		}
+		g, err := s.hosts[3].h.Group(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Twice: the freshness lapses, and a read round confirms it. The
+		// rounds run without ticks, as in a host whose group is quiescent:
+		// only messages move, so from the second round on the core's
+		// LastContact (in ticks) cannot change.
+		for range 2 {
+			time.Sleep(5 * time.Second)
+			first := make(chan error, 1)
+			go func() {
+				_, _, err := g.Query(context.Background(), nil, racs.Any, racs.Token{})
+				first <- err
+			}()
+			for len(first) == 0 {
+				synctest.Wait()
+				s.runHosts(false)
+			}
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 10 {
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := g.Query(context.Background(), nil, racs.Any, racs.Token{})
+				done <- err
+			}()
+			synctest.Wait() // the hosts do not run: only a fresh clone answers
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			default:
+				for len(done) == 0 { // let it finish, then fail
+					s.runHosts(false)
+				}
+				t.Fatalf("read %d after a read round waited for the group", i)
+			}
+		}
+	})
+}

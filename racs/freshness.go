@@ -33,3 +33,22 @@ func (g *Group) refreshFreshness() {
 
 // freshForAny reports whether an "any" read may be served now.
 func (g *Group) freshForAny() bool { return g.host.mono() < g.freshUntil.Load() }
+
+// confirmedFresh notes that a read round started at t0 (Host.mono)
+// confirmed this clone's view with a quorum: like a contact with the
+// sequencer at t0, it makes "any" reads fresh until t0 + TickStale ticks.
+// A quiescent group is not ticked, so its core's LastContact (in ticks)
+// cannot move and refreshFreshness would see no new contact: without
+// this, every "any" read of a read-only group would be a quorum round.
+// The worker's next refreshFreshness may lower the bound again (it
+// clears it when the clone cannot serve "any" reads at all); a lower
+// bound only costs a read round.
+func (g *Group) confirmedFresh(t0 int64) {
+	until := t0 + int64(max(g.host.cfg.Core.TickStale, 1))*int64(g.host.cfg.TickInterval)
+	for {
+		cur := g.freshUntil.Load()
+		if cur >= until || g.freshUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}

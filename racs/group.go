@@ -171,11 +171,13 @@ func (g *Group) Query(ctx context.Context, q []byte, level Level, token Token) (
 			// off, or just back from a pause) confirms freshness with a
 			// quorum first (A13): the read becomes a strict one. A session
 			// read is never weaker than an "any" read.
+			t0 := g.host.mono()
 			idx, err := g.readIndex(ctx)
 			if err != nil {
 				return nil, Token{}, err
 			}
 			target = max(target, idx)
+			g.confirmedFresh(t0)
 		}
 	case Strict:
 		idx, err := g.readIndex(ctx)
