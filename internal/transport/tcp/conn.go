@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -356,6 +357,19 @@ func (c *conn) writeLoop() {
 			if p.cur != c {
 				p.mu.Unlock()
 				return
+			}
+			if len(p.q) == 1 {
+				// One packet waiting: let the goroutines that are about to
+				// send run first (a scheduler pass, microseconds), so one
+				// write carries what they add. Under many concurrent
+				// callers each packet otherwise costs its own syscall.
+				p.mu.Unlock()
+				runtime.Gosched()
+				p.mu.Lock()
+				if p.cur != c {
+					p.mu.Unlock()
+					return
+				}
 			}
 			batch := p.q
 			if len(batch) == 0 {
