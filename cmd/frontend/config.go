@@ -124,13 +124,8 @@ func idFromIP(s string) (uint64, error) {
 }
 
 func (c *config) validate() error {
-	for _, a := range []struct{ flag, addr string }{{"-transport", c.Transport}, {"-gossip", c.Gossip}, {"-http", c.HTTP}, {"-admin", c.Admin}} {
-		if a.addr == "" && a.flag == "-admin" {
-			continue
-		}
-		if _, _, err := ops.SplitHostPort(a.addr); err != nil {
-			return fmt.Errorf("%s %q: want host:port (%v)", a.flag, a.addr, err)
-		}
+	if err := ops.CheckAddrs([]string{"-admin"}, "-transport", c.Transport, "-gossip", c.Gossip, "-http", c.HTTP, "-admin", c.Admin); err != nil {
+		return err
 	}
 	switch {
 	case c.ID == 0:

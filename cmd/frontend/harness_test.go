@@ -1,16 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quicksilver-go/quicksilver/internal/testpki"
 )
 
 // cluster runs the real binaries: three qs-node processes bootstrapping
@@ -33,7 +28,7 @@ type cluster struct {
 	bins   map[string]string
 	ports  []int
 	secure bool
-	pki    *pki
+	pki    *testpki.CA
 	mu     sync.Mutex
 	procs  map[string]*exec.Cmd
 	fronts []string
@@ -56,8 +51,8 @@ func newCluster(t *testing.T, fronts int, secure bool) *cluster {
 	c.ports = freePorts(t, 3*3+fronts*3)
 	c.client = &http.Client{Timeout: 10 * time.Second}
 	if secure {
-		c.pki = newPKI(t, c.dir)
-		c.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.pki.pool()}}
+		c.pki = testpki.New(t, c.dir)
+		c.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.pki.Pool()}}
 	}
 	t.Cleanup(c.stopAll)
 	seeds := strings.Join([]string{c.gossip(1), c.gossip(2), c.gossip(3)}, ",")
@@ -82,7 +77,7 @@ func newCluster(t *testing.T, fronts int, secure bool) *cluster {
 			"-http", addr, "-label", "e2e-fe", "-seeds", seeds, "-admin-token", "t"}
 		args = append(args, c.securityFlags(id)...)
 		if secure {
-			cert, key := c.pki.issue(fmt.Sprintf("http-%d", id), "localhost")
+			cert, key := c.pki.Issue(fmt.Sprintf("http-%d", id), "localhost")
 			args = append(args, "-tls-cert", cert, "-tls-key", key)
 		}
 		c.launch(fmt.Sprintf("frontend%d", f+1), c.bins["frontend"], args...)
@@ -96,8 +91,8 @@ func (c *cluster) securityFlags(id uint64) []string {
 	if !c.secure {
 		return nil
 	}
-	cert, key := c.pki.issue(fmt.Sprintf("node-%d", id), fmt.Sprintf("node-%d", id))
-	return []string{"-transport-ca", c.pki.caFile, "-transport-cert", cert, "-transport-key", key, "-gossip-key", gossipKey}
+	cert, key := c.pki.Issue(fmt.Sprintf("node-%d", id), fmt.Sprintf("node-%d", id))
+	return []string{"-transport-ca", c.pki.File, "-transport-cert", cert, "-transport-key", key, "-gossip-key", gossipKey}
 }
 
 func (c *cluster) gossip(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.ports[3*(i-1)+1]) }
@@ -201,71 +196,4 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-// pki is a test CA writing PEM files.
-type pki struct {
-	t      *testing.T
-	dir    string
-	caFile string
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	serial int64
-}
-
-func newPKI(t *testing.T, dir string) *pki {
-	p := &pki{t: t, dir: dir, serial: 1}
-	p.key = p.newKey()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	p.caFile = p.write("ca.pem", "CERTIFICATE", der)
-	return p
-}
-
-func (p *pki) newKey() *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return k
-}
-
-func (p *pki) write(name, typ string, der []byte) string {
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
-}
-
-// issue writes a certificate naming dns, for server and client auth.
-func (p *pki) issue(name, dns string) (certFile, keyFile string) {
-	p.serial++
-	key := p.newKey()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{dns},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return p.write(name+".pem", "CERTIFICATE", der), p.write(name+"-key.pem", "EC PRIVATE KEY", kb)
-}
-
-func (p *pki) pool() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.cert)
-	return pool
 }

@@ -30,8 +30,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -74,33 +72,14 @@ type node struct {
 }
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "probe" {
-		// "qs-node probe URL": the container health check (no curl in a
-		// FROM scratch image).
-		if err := ops.Probe(os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "qs-node probe:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	cfg, err := parseConfig(os.Args[1:], nil)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "qs-node:", err)
-		os.Exit(2)
-	}
-	logger, err := ops.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "qs-node:", err)
-		os.Exit(2)
-	}
+	cfg, logger := ops.Setup("qs-node", os.Args[1:], func(args []string) (config, error) { return parseConfig(args, nil) },
+		func(c config) string { return c.LogLevel }, func(c config) string { return c.LogFormat })
 	if cfg.Demo == 0 {
 		logger = logger.With("node", cfg.ID)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var err error
 	if cfg.Demo > 0 {
 		err = runDemo(ctx, cfg, logger)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,4 +149,19 @@ func JoinSeeds(ml *membership.Membership, seeds []string, log *slog.Logger, stop
 			}
 		}
 	}()
+}
+
+// CheckAddrs checks listen addresses given as flag, address pairs: each
+// must be host:port; an empty one is allowed for the flags in optional.
+func CheckAddrs(optional []string, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		flag, addr := pairs[i], pairs[i+1]
+		if addr == "" && slices.Contains(optional, flag) {
+			continue
+		}
+		if _, _, err := SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q: want host:port (%v)", flag, addr, err)
+		}
+	}
+	return nil
 }

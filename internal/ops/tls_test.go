@@ -1,17 +1,9 @@
 package ops
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,83 +12,16 @@ import (
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/testpki"
 	"github.com/quicksilver-go/quicksilver/internal/transport/tcp"
 	"github.com/quicksilver-go/quicksilver/racs"
 )
 
-// pki writes a CA and certificates it issued as PEM files in a directory.
-type pki struct {
-	t    *testing.T
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	n    int64
-}
-
-func newPKI(t *testing.T) *pki {
-	p := &pki{t: t, dir: t.TempDir()}
-	p.key = p.newKey()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	p.write("ca.pem", "CERTIFICATE", der)
-	return p
-}
-
-func (p *pki) newKey() *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return k
-}
-
-func (p *pki) write(name, typ string, der []byte) string {
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
-}
-
-// issue writes name.pem and name-key.pem for a certificate naming dns
-// (and 127.0.0.1), for server and client auth.
-func (p *pki) issue(name string, dns ...string) (certFile, keyFile string) {
-	p.n++
-	key := p.newKey()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.n + 1), Subject: pkix.Name{CommonName: name}, DNSNames: dns,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return p.write(name+".pem", "CERTIFICATE", der), p.write(name+"-key.pem", "EC PRIVATE KEY", kb)
-}
-
-func (p *pki) pool() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.cert)
-	return pool
-}
-
 // TestServerTLSServesHTTPS: -tls-cert/-tls-key make the listener speak
 // TLS, verified by a client that trusts the CA.
 func TestServerTLSServesHTTPS(t *testing.T) {
-	p := newPKI(t)
-	cert, key := p.issue("front", "localhost")
+	p := testpki.New(t, t.TempDir())
+	cert, key := p.Issue("front", "localhost")
 	cfg, err := ServerTLS(cert, key)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +34,7 @@ func TestServerTLSServesHTTPS(t *testing.T) {
 	errc := Serve(srv, ln)
 	defer func() { Shutdown(time.Second, srv); <-errc }()
 	port := ln.Addr().String()[strings.LastIndex(ln.Addr().String(), ":"):]
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool()}}}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Pool()}}}
 	resp, err := c.Get("https://localhost" + port + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -122,11 +47,11 @@ func TestServerTLSServesHTTPS(t *testing.T) {
 }
 
 func TestTLSFlagsGoTogether(t *testing.T) {
-	p := newPKI(t)
-	cert, key := p.issue("n", "node-1")
+	p := testpki.New(t, t.TempDir())
+	cert, key := p.Issue("n", "node-1")
 	for name, err := range map[string]error{
 		"cert only":         errOf(ServerTLS(cert, "")),
-		"missing file":      errOf(ServerTLS(cert, filepath.Join(p.dir, "nope.pem"))),
+		"missing file":      errOf(ServerTLS(cert, filepath.Join(t.TempDir(), "nope.pem"))),
 		"transport no ca":   errOf(TransportTLS("", cert, key)),
 		"transport bad ca":  errOf(TransportTLS(key, cert, key)),
 		"gossip not hex":    errOf(GossipKeys("zz")),
@@ -150,7 +75,7 @@ func errOf[T any](_ T, err error) error { return err }
 // files exchange a packet; one whose certificate names another node gets
 // nothing through.
 func TestTransportMutualTLS(t *testing.T) {
-	p := newPKI(t)
+	p := testpki.New(t, t.TempDir())
 	type got struct {
 		sync.Mutex
 		n int
@@ -164,8 +89,8 @@ func TestTransportMutualTLS(t *testing.T) {
 		return a.(string), true
 	}
 	start := func(id groupcomm.NodeID, certName string) (*tcp.Transport, *got) {
-		cert, key := p.issue(certName+"-"+string(rune('0'+id)), certName)
-		tc, err := TransportTLS(filepath.Join(p.dir, "ca.pem"), cert, key)
+		cert, key := p.Issue(certName+"-"+string(rune('0'+id)), certName)
+		tc, err := TransportTLS(p.File, cert, key)
 		if err != nil {
 			t.Fatal(err)
 		}
