@@ -1,6 +1,9 @@
 package groupcomm
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // pendingChange is a membership delta this member wants: as coordinator
 // it batches them into its next proposal; otherwise it forwards them to
@@ -35,6 +38,13 @@ func (n *Node) Propose(c Change) error {
 	case Remove, Readmit:
 		if !in {
 			return fmt.Errorf("%w: %v is not a member", ErrInvalidChange, c.Member)
+		}
+	case Lead:
+		if !in || m.Role != Voter {
+			return fmt.Errorf("%w: %v is not a voter", ErrInvalidChange, c.Member)
+		}
+		if n.view.Sequencer() == c.Member {
+			return nil // already leads
 		}
 	default:
 		return fmt.Errorf("%w: unknown kind %d", ErrInvalidChange, c.Kind)
@@ -85,6 +95,8 @@ func (c *pendingChange) reflected(v *View) bool {
 		return !in
 	case Readmit:
 		return !in || v.ID > c.since
+	case Lead:
+		return !in || m.Role != Voter || v.Sequencer() == c.Member
 	}
 	return true
 }
@@ -117,7 +129,7 @@ func (n *Node) forwardChanges() {
 
 func (n *Node) onPropose(m *Message) {
 	for _, c := range m.Changes {
-		if c.Member.IsZero() || c.Kind < AddLearner || c.Kind > Readmit {
+		if c.Member.IsZero() || c.Kind < AddLearner || c.Kind > Lead {
 			continue
 		}
 		pc := pendingChange{Change: c, since: n.view.ID}
@@ -175,6 +187,20 @@ func (n *Node) buildProposal(fast bool) *View {
 	}
 	if len(voters) == 0 {
 		return nil
+	}
+	// A Lead change moves its voter to the front: the next view's
+	// sequencer. The latest queued wins; the others keep their order.
+	for i := len(n.changes) - 1; i >= 0; i-- {
+		if c := n.changes[i]; c.Kind == Lead {
+			if k := slices.IndexFunc(voters, func(v Member) bool { return v.ID == c.Member }); k > 0 {
+				lead := voters[k]
+				copy(voters[1:k+1], voters[:k])
+				voters[0] = lead
+			}
+			if slices.ContainsFunc(voters, func(v Member) bool { return v.ID == c.Member }) {
+				break
+			}
+		}
 	}
 	donor := voters[0].ID
 	if len(voters) > 1 {

@@ -35,7 +35,7 @@ import (
 //	per entry: uvarint VS.View, VS.Seq, ID.Origin.Node, ID.Origin.Incarnation,
 //	           ID.Counter, len(Payload); then the payload bytes
 //	uvarint  len(Changes)
-//	per change: byte Kind (1..Readmit); uvarint Member.Node,
+//	per change: byte Kind (1..Lead); uvarint Member.Node,
 //	            Member.Incarnation, Epoch
 //
 // The encoding is canonical: the decoder rejects overlong varints, unknown
@@ -58,7 +58,7 @@ const (
 
 // codecMaxChangeKind is the highest ChangeKind the decoder accepts. Raise it
 // when a ChangeKind is added.
-const codecMaxChangeKind = Readmit
+const codecMaxChangeKind = Lead
 
 // Minimum encoded sizes of the repeated elements, used to bound a count by
 // the bytes that remain before allocating anything.

@@ -179,6 +179,7 @@ func codecTable() map[string]Message {
 			{Kind: Promote, Member: codecB, Epoch: 4},
 			{Kind: Remove, Member: codecA, Epoch: 5},
 			{Kind: Readmit, Member: codecA, Epoch: math.MaxUint64},
+			{Kind: Lead, Member: codecB, Epoch: 6},
 		}
 	}, MsgPropose)
 	add("propose-empty", func(m *Message) { m.Changes = []Change{} }, MsgPropose)

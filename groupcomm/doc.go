@@ -110,6 +110,19 @@
 // may a Promote make it a voter. A learner that is not Ready within
 // TickJoin is removed; one whose donor is silent asks the other voters.
 //
+// # Sequencer hand-off
+//
+// A view's sequencer is its first member; a view change keeps the old
+// voters' order, so after failures the sequencer stays with the first
+// survivor. Propose(Change{Kind: Lead, Member: m}) asks for a view whose
+// first member is the voter m: the sequencer (or, forwarded, any member)
+// puts it in its next proposal's voters at rank 0 and runs the fast path —
+// the same Paxos instance and cut as any view change, the old sequencer's
+// entries all in the cut, m ordering from the new view on. A Lead for the
+// member that already leads is a no-op; one for a member no longer a voter
+// is moot and dropped. The simulation proposes Lead changes at random
+// (TestSim) and testdata/sequencer-handoff.txt scripts one.
+//
 // # Restart (S7, L8)
 //
 // Restart comes back RECOVERING: the member answers Prepare and Accept

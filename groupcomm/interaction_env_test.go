@@ -58,7 +58,7 @@ func newInteractionEnv() *interactionEnv {
 //	rebootstrap node=1 [incarnation=1]
 //	partition 1,2|3 | heal
 //	suspect node=1 of=3 [on=false] | detect
-//	propose node=1 kind=add|promote|remove|readmit member=4[.2] [epoch=N]
+//	propose node=1 kind=add|promote|remove|readmit|lead member=4[.2] [epoch=N]
 //	leave node=2 | read node=2
 //	join [contacts=(1,2)|none]
 //	status | delivered [nodes=..] | check
@@ -937,6 +937,8 @@ func (e *interactionEnv) propose(t *testing.T, td *datadriven.TestData, b *strin
 		kind = Remove
 	case "readmit":
 		kind = Readmit
+	case "lead":
+		kind = Lead
 	default:
 		td.Fatalf(t, "unknown kind %q", k)
 	}

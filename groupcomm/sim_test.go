@@ -132,7 +132,14 @@ func runSimMode(seed uint64, bug string, steps int, trace, stock bool) simResult
 	c.dropRate, c.dupRate, c.maxDelay = p.dropRate, p.dupRate, p.maxDelay
 	c.midReadyCrashP = p.midReadyCrashP
 	c.lazyTicks = p.lazyTicks
-	c.tracef("seed %d params %+v", seed, p)
+	// Planned sequencer hand-offs (Lead changes) draw from a generator of
+	// their own, so every older seed replays the chaos it always did.
+	lr := rand.New(rand.NewPCG(seed, 201))
+	leadP := []float64{0, 0.003, 0.02}[lr.IntN(3)]
+	if stock {
+		leadP = 0
+	}
+	c.tracef("seed %d params %+v leadP %v", seed, p, leadP)
 	left := map[NodeID]bool{} // removed after leaving: gone for good
 	leaving := c.leaving      // asked to leave, not yet removed
 	payloadN := 0
@@ -228,6 +235,26 @@ func runSimMode(seed uint64, bug string, steps int, trace, stock bool) simResult
 					m.n.Leave()
 					leaving[id] = true
 					c.tracef("leave %d", id)
+				}
+			}
+		}
+		if lr.Float64() < leadP {
+			if ups := upNodes(); len(ups) > 0 {
+				id := ups[lr.IntN(len(ups))]
+				if m := c.members[id]; m.n != nil && m.n.Status() == StatusNormal {
+					v := m.n.View()
+					var voters []MemberID
+					for _, vm := range v.Members {
+						if vm.Role == Voter {
+							voters = append(voters, vm.ID)
+						}
+					}
+					if len(voters) > 0 {
+						lead := voters[lr.IntN(len(voters))]
+						m.wake()
+						err := m.n.Propose(Change{Kind: Lead, Member: lead, Epoch: v.Epoch})
+						c.tracef("lead %v proposed at %d: %v", lead, id, err)
+					}
 				}
 			}
 		}

@@ -273,6 +273,11 @@ const (
 	// Readmit runs a view change that keeps a recovering member, so that it
 	// re-synchronises through the view change (S7).
 	Readmit ChangeKind = 4
+	// Lead makes a voter the next view's first member, so its sequencer:
+	// a planned hand-off (the placer rebalancing sequencers after failures
+	// left them on one node). The view change is an ordinary one — the
+	// same Paxos instance, the same cut — that only reorders the voters.
+	Lead ChangeKind = 5
 )
 
 func (k ChangeKind) String() string {
@@ -285,6 +290,8 @@ func (k ChangeKind) String() string {
 		return "remove"
 	case Readmit:
 		return "readmit"
+	case Lead:
+		return "lead"
 	}
 	return fmt.Sprintf("change(%d)", uint8(k))
 }

@@ -193,6 +193,8 @@ func (w *worker) handle(ev any) {
 		w.handlePacket(e)
 	case leaveReq:
 		w.startLeave(e)
+	case leadReq:
+		w.proposeLead(e)
 	case suspicion:
 		w.noteSuspicion(e.node, e.on)
 		for _, g := range w.order {

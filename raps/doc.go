@@ -9,6 +9,7 @@
 //     constructor of a partition's replica.StateMachine. A node offers the
 //     services it has code for; placement puts a service's clones only on
 //     nodes that offer it.
+//
 //   - The management group is itself a racs group (group 1) whose state
 //     machine (raps/mgmt) keeps the partitionmap.Map and its history.
 //     Every admin change is a compare-and-set on the map's epoch. Its
@@ -17,6 +18,7 @@
 //     with state restarts its clone, a wiped one joins, and a node that
 //     was never bootstrapped and reaches no seed holds no map and waits —
 //     it never creates a second cluster.
+//
 //   - Node (node.go, reconcile.go) is the runtime on each node. It learns
 //     new epochs (from its own management clone, else by asking a
 //     management member or a seed every Poll; a node keeps the newest map
@@ -29,6 +31,7 @@
 //     (racs.Host.RemoveGroup) and its state is deleted. A learner that
 //     holds its state is reported (the map's learner Ready flag). A data
 //     group's view changes never wait for the management group.
+//
 //   - The placer (place.go) runs on the node that sequences the
 //     management group: it declares nodes unreachable for DeadAfter dead,
 //     asks partitionmap.Plan for the next moves (re-replication after the
@@ -37,6 +40,7 @@
 //     changes as keep every move and its reason whole in the history's
 //     summary (mgmt.MovesFit), each change's reason listing its moves;
 //     each move is logged with its reason.
+//
 //   - Client (client.go, choose.go), the Router: key → partition (the
 //     map's Locate) → group → clone. Update goes to the group's sequencer
 //     (as this process's clone sees the installed view, else the map's
@@ -57,6 +61,7 @@
 //     ErrNotApplied (safe to retry), ErrOutcomeUnknown, ErrUnknownService,
 //     ErrBadKey. The admin calls (DefineService, SetClones, Drain,
 //     MoveClone, History, Admin) are the Client's too.
+//
 //   - A process that hosts no clones — the stateless front end, or any Go
 //     program — makes its Router with NewClient (frontend.go): it joins
 //     the transport under an id of its own, learns the map by asking the
@@ -64,6 +69,17 @@
 //     once on Client.Notice of a newer gossiped epoch), and sends every
 //     call over the transport; its transport hands packets to
 //     Client.DeliverBatch.
+//
+//   - Sequencers follow the map (lead.go): a partition's preferred
+//     sequencer is its rank-0 voter, which the placer balances; the node
+//     whose clone sequences a group the map prefers elsewhere hands it over
+//     with a Lead view change (racs Group.Lead) once the preferred node is
+//     live and a voter of the view, paced per node and per group. So the
+//     sequencers a crash moved to the survivors go back when the node
+//     returns.
+//
+//   - Queries from a node's own Router draw its own clone as one of the
+//     two choices (no hop unless the other is cheaper).
 //
 // # Departures, for now
 //

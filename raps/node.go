@@ -135,6 +135,7 @@ type Node struct {
 	reconciled uint64 // the epoch reconcile last completed with nothing to retry
 	hosted     map[replica.GroupID]hostedClone
 	removing   map[replica.GroupID]bool
+	leadAt     map[replica.GroupID]time.Time // last sequencer hand-off asked (lead.go)
 	lastLive   map[groupcomm.NodeID]time.Time
 	lastPlan   time.Time
 
@@ -179,6 +180,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), host: cfg.Host, svcs: map[string]Service{},
 		changed: make(chan struct{}, 1), noticed: make(chan struct{}, 1), hosted: map[replica.GroupID]hostedClone{}, removing: map[replica.GroupID]bool{},
+		leadAt:   map[replica.GroupID]time.Time{},
 		lastLive: map[groupcomm.NodeID]time.Time{}, stop: make(chan struct{})}
 	n.mu.removed = map[replica.GroupID]bool{}
 	for _, s := range cfg.Services {
@@ -310,6 +312,7 @@ func (n *Node) run() {
 			n.register(ctx, m)
 			n.reconcile(m)
 			n.reportReady(ctx, m)
+			n.handOffSequencers(ctx, m)
 			n.place(ctx, m)
 		}
 		cancel()

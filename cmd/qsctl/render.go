@@ -58,7 +58,7 @@ func (c *client) partitionMap(ctx context.Context, args []string) error {
 		tw.Flush()
 		fmt.Fprintln(c.w)
 		tw = c.table()
-		fmt.Fprintf(tw, "SERVICE\tPARTITION\tGROUP\tCLONES\n")
+		fmt.Fprintf(tw, "SERVICE\tPARTITION\tGROUP\tCLONES (first: the preferred sequencer)\n")
 		for i := range m.Partitions {
 			p := &m.Partitions[i]
 			var cl []string
