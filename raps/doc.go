@@ -81,13 +81,16 @@
 //   - Queries from a node's own Router draw its own clone as one of the
 //     two choices (no hop unless the other is cheaper).
 //
+//   - Nodes and front ends that hold no management clone keep a watch
+//     open over the transport (watch.go): a call the watched node holds
+//     until its map is newer than the watcher's, then answers with it, so
+//     a new epoch arrives one round trip after that node has it. Polling
+//     (Config.Poll; an unchanged map costs a few bytes) and the epochs
+//     gossiped in memberlist metadata (Config.OnEpoch, Node.Notice) stay
+//     as the fallback.
+//
 // # Departures, for now
 //
-//   - Nodes learn new epochs by polling (Config.Poll) a management member
-//     (a poll of an unchanged map carries no map) and from gossip: each
-//     node advertises its epoch (Config.OnEpoch → memberlist metadata) and
-//     a peer's newer one makes it fetch at once (Node.Notice); there is no
-//     pushed subscription over the transport yet.
 //   - The management group stays on its bootstrap members; the map does
 //     not place it yet (up to 5 nodes, moved like any group, is to come).
 //

@@ -110,6 +110,14 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.clock, c.closer = cfg.Clock, e.close
 	e.c = c
 	e.wg.Go(e.run)
+	w := &watcher{c: c, self: cfg.ID, targets: e.sources, epoch: e.epochHeld, stop: e.stop,
+		offer: func(m *partitionmap.Map, via []groupcomm.NodeID) {
+			if len(via) > 0 {
+				e.via.Store(&via)
+			}
+			e.offer(m)
+		}}
+	e.wg.Go(w.run)
 	return c, nil
 }
 
@@ -175,23 +183,34 @@ func (e *remoteEnv) run() {
 
 func (e *remoteEnv) Map() *partitionmap.Map { return e.cur.Load() }
 
+// sources are the nodes to ask for the map: the management members known,
+// the seeds, the live nodes.
+func (e *remoteEnv) sources() []groupcomm.NodeID {
+	targets := append(slices.Clone(*e.via.Load()), e.cfg.Seeds...)
+	if e.cfg.Live != nil {
+		targets = append(targets, e.cfg.Live()...)
+	}
+	return targets
+}
+
+// epochHeld is the epoch of the map held (0: none).
+func (e *remoteEnv) epochHeld() uint64 {
+	if m := e.Map(); m != nil {
+		return m.Epoch
+	}
+	return 0
+}
+
 // refresh asks the management members, the seeds and the live nodes in
 // turn for a map newer than the one held, until one answers.
 func (e *remoteEnv) refresh() {
 	e.fetchMu.Lock()
 	defer e.fetchMu.Unlock()
-	targets := append(slices.Clone(*e.via.Load()), e.cfg.Seeds...)
-	if e.cfg.Live != nil {
-		targets = append(targets, e.cfg.Live()...)
-	}
-	for _, to := range targets {
+	for _, to := range e.sources() {
 		if to == e.cfg.ID {
 			continue
 		}
-		var since uint64
-		if cur := e.Map(); cur != nil {
-			since = cur.Epoch
-		}
+		since := e.epochHeld()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*e.cfg.Poll+200*time.Millisecond)
 		m, via, err := e.c.fetchMap(ctx, to, since)
 		cancel()
@@ -209,6 +228,9 @@ func (e *remoteEnv) refresh() {
 }
 
 func (e *remoteEnv) offer(m *partitionmap.Map) {
+	if m == nil {
+		return
+	}
 	for {
 		old := e.cur.Load()
 		if old != nil && old.Epoch >= m.Epoch {

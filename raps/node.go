@@ -136,6 +136,7 @@ type Node struct {
 	hosted     map[replica.GroupID]hostedClone
 	removing   map[replica.GroupID]bool
 	leadAt     map[replica.GroupID]time.Time // last sequencer hand-off asked (lead.go)
+	epochs     epochSignal                   // wakes the map watchers it serves (watch.go)
 	lastLive   map[groupcomm.NodeID]time.Time
 	lastPlan   time.Time
 
@@ -205,7 +206,35 @@ func NewNode(cfg Config) (*Node, error) {
 		}
 	}
 	n.wg.Go(n.run)
+	if n.mgmtSM == nil { // a management member applies every change itself
+		w := &watcher{c: n.client, self: cfg.ID, targets: n.mapSources, epoch: n.epochHeld, stop: n.stop,
+			offer: func(m *partitionmap.Map, via []groupcomm.NodeID) {
+				if len(via) > 0 {
+					n.mgmtVia.Store(&via)
+				}
+				n.offer(m)
+			}}
+		n.wg.Go(w.run)
+	}
 	return n, nil
+}
+
+// mapSources are the nodes to ask for the map: the management members
+// known, the seeds, the live nodes.
+func (n *Node) mapSources() []groupcomm.NodeID {
+	targets := append(slices.Clone(*n.mgmtVia.Load()), n.cfg.Seeds...)
+	if n.cfg.Live != nil {
+		targets = append(targets, n.cfg.Live()...) // any node with a map will do
+	}
+	return targets
+}
+
+// epochHeld is the epoch of the map held (0: none).
+func (n *Node) epochHeld() uint64 {
+	if m := n.Map(); m != nil {
+		return m.Epoch
+	}
+	return 0
 }
 
 // Notice tells the node that a peer holds the map at epoch (gossip): if
@@ -278,6 +307,7 @@ func (n *Node) offer(m *partitionmap.Map) {
 			return
 		}
 		if n.cur.CompareAndSwap(old, m) {
+			n.epochs.bump()
 			select {
 			case n.changed <- struct{}{}:
 			default:
@@ -326,19 +356,12 @@ func (n *Node) fetchMap() {
 		n.offer(n.mgmtSM.Map()) // also after a restart, which applies no change
 		return
 	}
-	targets := append(slices.Clone(*n.mgmtVia.Load()), n.cfg.Seeds...)
-	if n.cfg.Live != nil {
-		targets = append(targets, n.cfg.Live()...) // any node with a map will do
-	}
-	for _, to := range targets {
+	for _, to := range n.mapSources() {
 		if to == n.cfg.ID {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.Poll+200*time.Millisecond)
-		var since uint64
-		if cur := n.Map(); cur != nil {
-			since = cur.Epoch
-		}
+		since := n.epochHeld()
 		m, via, err := n.client.fetchMap(ctx, to, since)
 		cancel()
 		if errors.Is(err, errNoNewerMap) && since > 0 {

@@ -54,6 +54,9 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 	switch req.kind {
 	case kindMap:
 		return reply{data: n.mapReply(req.incarnation)}, nil
+	case kindWatch:
+		n.waitNewerMap(ctx, req.incarnation)
+		return reply{data: n.mapReply(req.incarnation)}, nil
 	case kindAdmin:
 		if n.mgmtSM == nil {
 			return reply{}, fmt.Errorf("%w: node %d holds no management clone", ErrNotHosted, n.cfg.ID)

@@ -33,6 +33,10 @@ const (
 	// epoch group, at most incarnation entries (0: all kept); the reply
 	// is JSON (an admin path, not a hot one).
 	kindHistory byte = 5
+	// kindWatch is kindMap held until the answering node's map is newer
+	// than the asker's epoch, or a bound passes (watch.go): the map
+	// subscription over the transport.
+	kindWatch byte = 6
 )
 
 var errMalformed = errors.New("raps: malformed request")
