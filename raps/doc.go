@@ -93,6 +93,11 @@
 //
 //   - The management group stays on its bootstrap members; the map does
 //     not place it yet (up to 5 nodes, moved like any group, is to come).
+//   - Bootstrap names its members (Config.Bootstrap, qs-node -bootstrap
+//     1,2,3) instead of counting them (-bootstrap-expect N): every node of
+//     the first view knows the same view without an election among
+//     whoever showed up first, and a node the list does not name can only
+//     join.
 //
 // # The caller's duties
 //
