@@ -12,7 +12,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/raps"
 )
 
-// The generic API (DESIGN §6): any service's update, query and scatter,
+// The generic API (docs/design.md §6): any service's update, query and scatter,
 // with binary payloads carried by the convention of doc.go: a field is a
 // JSON string of the bytes' UTF-8 text, or its "_base64" twin carries
 // them in standard base64; giving both is a 400.

@@ -1,4 +1,4 @@
-// Package dispatcher is the HTTP front end of a RAPS (DESIGN §6): a chi
+// Package dispatcher is the HTTP front end of a RAPS (docs/design.md §6): a chi
 // router over a raps.Client (the Router) that serves the generic service
 // API, the built-in kv service, the partition map, the admin API and the
 // health checks. It is stateless: run as many as you like, in the
@@ -50,7 +50,7 @@
 // # Consistency and tokens
 //
 // consistency is any (the default without a token), session (the default
-// with one) or strict (DESIGN G5). A token is "<group>.<incarnation>.<seq>"
+// with one) or strict (docs/design.md §1, G5). A token is "<group>.<incarnation>.<seq>"
 // in decimal: the partition's group, the group's incarnation and a
 // delivered position. Treat it as opaque and pass back one an answer gave
 // (the "token" field or QS-Token) as token= (kv GET) or "token" (query).

@@ -3,9 +3,9 @@
 // like etcd raft's RawNode. It keeps a partition's clones identical by a
 // sequencer-ordered, totally ordered, SAFE multicast whose views are
 // decided by single-decree Paxos over the old view's voters (close to
-// Viewstamped Replication Revisited). See shared/DESIGN.md §3 for the
-// rules and shared/reference/groupcomm-holes.md for the failure each rule
-// prevents (S1–S12, L1–L11); comments in this package cite them.
+// Viewstamped Replication Revisited). See docs/design.md §3 for the
+// rules in brief and the safety holes each rule closes (S1–S12; the
+// liveness ones are L1–L11); comments in this package cite them.
 //
 // # Purity
 //
@@ -178,7 +178,7 @@
 // its applied position reaches r. A frozen or deposed sequencer cannot get
 // that quorum: the ReadState carries ErrNoQuorum.
 //
-// # Departures from DESIGN §3
+// # Departures from docs/design.md §3
 //
 //   - Messages from a newer view are not buffered: the receiver asks the
 //     sender for the record (NeedView) and relies on the sender's resends.
@@ -210,7 +210,7 @@
 // Interaction scenarios live in testdata/*.txt (datadriven); sim_test.go
 // runs seeded randomized runs (crashes also in the middle of a Ready, at
 // each storage boundary; frequent snapshots so that restarts replay the
-// log) and internal/simcheck checks P1–P14 of DESIGN §3 from each member's
+// log) and internal/simcheck checks P1–P14 of docs/design.md §3 from each member's
 // journal, with G7 (no voter or delivery without state) and D1 (a
 // restarted member holds everything it acknowledged). TestingKnobs plant
 // known bugs to show the checker fails when a rule is switched off.

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestLayering enforces DESIGN §2: imports point only downward.
+// TestLayering enforces docs/design.md §2: imports point only downward.
 // groupcomm imports nothing of the project; replica only groupcomm; the
 // clone component groupcomm and replica; racs those and the clone;
 // partitionmap nothing; raps all of those (kv is a leaf service).

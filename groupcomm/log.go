@@ -5,7 +5,7 @@ package groupcomm
 // before the first one held: everything up to base is covered (delivered
 // and compacted, or restored from a snapshot).
 //
-// Log invariant (DESIGN §3): a member that installed view w holds every
+// Log invariant (docs/design.md §3): a member that installed view w holds every
 // entry ≤ c_w (or a snapshot covering it) plus a gap-free run of view-w
 // entries, nothing else. Because seqs continue from c_w.Seq+1 and
 // installing truncates above the cut, the seqs are always consecutive.

@@ -295,7 +295,7 @@ func (n *Node) Dedup() []byte { return n.dedup.encode() }
 // SetSuspected records the caller's failure detector's opinion of a node.
 // Suspicion is only an input: it makes this member willing to promise to a
 // proposer other than a suspected sequencer, and lets it propose a view
-// change; the protocol decides (DESIGN §3).
+// change; the protocol decides (docs/design.md §3).
 func (n *Node) SetSuspected(node NodeID, suspected bool) {
 	if node == n.self.Node {
 		return

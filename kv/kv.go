@@ -1,5 +1,5 @@
 // Package kv is the built-in replicated map service every node ships
-// (DESIGN §6): put, get, delete, compare-and-set and append, as a
+// (docs/design.md §6): put, get, delete, compare-and-set and append, as a
 // replica.StateMachine. Updates and queries are small binary commands so
 // that they cost little to replicate.
 package kv

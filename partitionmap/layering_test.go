@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestImportsArePure enforces DESIGN §2: partitionmap imports nothing of
+// TestImportsArePure enforces docs/design.md §2: partitionmap imports nothing of
 // the project — only the standard library and xxhash (and rapid in tests).
 func TestImportsArePure(t *testing.T) {
 	allowed := map[string]bool{

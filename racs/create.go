@@ -9,7 +9,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
-// Creating a group is a one-time act (DESIGN §4, S11). A node told to
+// Creating a group is a one-time act (docs/design.md §4, S11). A node told to
 // create a group (GroupConfig.Create) that holds no state for it may be
 // starting for the first time, or be a memory node that restarted, or a
 // node whose disk was wiped; only in the first case may it be a member of

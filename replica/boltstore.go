@@ -20,7 +20,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 )
 
-// BoltStore is the durable Store: one bbolt file per node (DESIGN §4).
+// BoltStore is the durable Store: one bbolt file per node (docs/design.md §4).
 //
 // Write applies a whole Batch, the writes of many groups, in one bbolt
 // transaction: one commit (group commit across groups), which bbolt makes

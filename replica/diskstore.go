@@ -14,7 +14,7 @@ import (
 )
 
 // DiskStore is the production durable Store: a write-ahead log for the hot
-// path and a bbolt file for the rest (DESIGN §4).
+// path and a bbolt file for the rest (docs/design.md §4).
 //
 // Write encodes the whole Batch — every group's entries, truncations, hard
 // states, stable hints, view records, snapshots and deletes — as one WAL

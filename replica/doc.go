@@ -23,7 +23,7 @@
 // MaxViews with the highest ids, so that it can answer a member behind it
 // with the views it missed). Write takes the writes of many groups and
 // makes them durable in one transaction with one fsync (group commit
-// across groups, DESIGN §4). A Write error means the disk can no longer be
+// across groups, docs/design.md §4). A Write error means the disk can no longer be
 // trusted: the caller stops the node; it never retries and carries on.
 //
 // DiskStore is the production store: a write-ahead log (package wal) for

@@ -213,7 +213,7 @@ func (n *node) ready() error {
 	return nil
 }
 
-// writeRacsError maps racs errors to HTTP status codes (DESIGN §6).
+// writeRacsError maps racs errors to HTTP status codes (docs/design.md §6).
 func writeRacsError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, racs.ErrOutcomeUnknown):

@@ -8,7 +8,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 )
 
-// Check verifies DESIGN §3's properties P1–P14 (and S6's read index and
+// Check verifies docs/design.md §3's properties P1–P14 (and S6's read index and
 // G7's "a voter holds state") from every member's journal and the final
 // states of one run.
 func Check(r *Run) Result {

@@ -3,7 +3,7 @@
 // component) and the racs simulation (many groups on hosts). Each records,
 // for every node, a journal of what its members did (installs, deliveries,
 // acceptances, restores, restarts, reads) as it happens; after a run Check
-// verifies DESIGN §3's properties P1–P14 from the journals and the healed
+// verifies docs/design.md §3's properties P1–P14 from the journals and the healed
 // state, and two that make the durable path's bugs visible before they
 // lose an update: G7 (a voter holds its state; nothing is delivered
 // without it) and D1 (a restarted member holds every entry it

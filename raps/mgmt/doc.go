@@ -1,6 +1,6 @@
 // Package mgmt is the management group's replicated state machine: the
 // cluster's partition map (package partitionmap) and the history of its
-// changes, kept by a racs clone group on up to five nodes (DESIGN §5 — the
+// changes, kept by a racs clone group on up to five nodes (docs/design.md §5 — the
 // framework uses itself). It is a replica.StateMachine; the raps package
 // hosts it, proposes its commands and serves its reads. Of the project it
 // imports only partitionmap, so admin tools can encode commands and decode
