@@ -251,10 +251,13 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 		go func() {
 			rep, err := c.callAttempt(actx, to, req)
 			c.pick.observe(to, time.Since(t0), err == nil) // a failure costs its time
+			if err == nil {
+				c.pos.note(req.group, to, rep.token, time.Now())
+			}
 			answers <- queryAnswer{rep, to, err}
 		}()
 	}
-	ask(c.pick.choose(c.queryCandidates(p, *tried), c.self, c.load))
+	ask(c.pick.choose(c.sessionCandidates(c.queryCandidates(p, *tried), req), c.self, c.load))
 	first := (*tried)[len(*tried)-1]
 	outstanding := 1
 	var hedge <-chan time.Time
@@ -280,7 +283,7 @@ func (c *Client) hedgedQuery(ctx context.Context, p *partitionmap.Partition, req
 		case <-hedge:
 			hedge = nil
 			if c.pick.takeHedge() {
-				ask(c.pick.choose(c.queryCandidates(p, *tried), c.self, c.load))
+				ask(c.pick.choose(c.sessionCandidates(c.queryCandidates(p, *tried), req), c.self, c.load))
 				outstanding++
 			}
 		}

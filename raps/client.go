@@ -43,6 +43,7 @@ type Client struct {
 	attemptTimeout time.Duration
 	clock          func() time.Time // admin command times
 	pick           picker
+	pos            positions // clones' last known applied positions
 	// closer stops a client made by NewClient (nil for a Node's).
 	closer func()
 }
@@ -131,6 +132,7 @@ func (c *Client) Update(ctx context.Context, service string, key, op []byte, opt
 		req := request{kind: kindUpdate, group: p.Group, incarnation: p.Incarnation, payload: op, idemKey: idem}
 		rep, err := c.callAttempt(ctx, to, &req)
 		if err == nil {
+			c.pos.note(p.Group, to, rep.token, time.Now()) // the sequencer applied it
 			return Result{Data: rep.data, Partition: p.Ref(), Group: p.Group, Token: rep.token, View: rep.view, Clone: to}, nil
 		}
 		last = err
