@@ -62,8 +62,8 @@ func Advertised(advertise, addr string) string {
 
 // StartMembership starts gossip (binding its port): the metadata carries
 // the advertised transport address, the zone and the front-end flag, and
-// membership events are logged (a suspected, failed or departed member
-// at WARN).
+// membership events are logged (a suspected or failed member at WARN; a
+// join, a recovery and a graceful leave at INFO).
 func StartMembership(p Peer) (*membership.Membership, error) {
 	host, port, err := SplitHostPort(p.Gossip)
 	if err != nil {
@@ -100,9 +100,9 @@ func StartMembership(p Peer) (*membership.Membership, error) {
 		}
 		attrs := []any{"member", e.Member.ID, "name", e.Member.Name, "addr", e.Member.Addr, "front_end", e.Member.FrontEnd}
 		switch e.Type {
-		case membership.EventSuspect, membership.EventFailed, membership.EventLeft:
+		case membership.EventSuspect, membership.EventFailed:
 			log.Warn("member "+e.Type.String(), attrs...)
-		case membership.EventJoin, membership.EventRecovered:
+		case membership.EventJoin, membership.EventRecovered, membership.EventLeft: // a left member said goodbye
 			log.Info("member "+e.Type.String(), attrs...)
 		}
 	})
