@@ -2,7 +2,6 @@ package raps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -110,13 +109,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.clock, c.closer = cfg.Clock, e.close
 	e.c = c
 	e.wg.Go(e.run)
-	w := &watcher{c: c, self: cfg.ID, targets: e.sources, epoch: e.epochHeld, stop: e.stop,
-		offer: func(m *partitionmap.Map, via []groupcomm.NodeID) {
-			if len(via) > 0 {
-				e.via.Store(&via)
-			}
-			e.offer(m)
-		}}
+	w := &watcher{c: c, self: cfg.ID, targets: e.sources, epoch: e.epochHeld, stop: e.stop, offer: e.take}
 	e.wg.Go(w.run)
 	return c, nil
 }
@@ -206,25 +199,16 @@ func (e *remoteEnv) epochHeld() uint64 {
 func (e *remoteEnv) refresh() {
 	e.fetchMu.Lock()
 	defer e.fetchMu.Unlock()
-	for _, to := range e.sources() {
-		if to == e.cfg.ID {
-			continue
-		}
-		since := e.epochHeld()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*e.cfg.Poll+200*time.Millisecond)
-		m, via, err := e.c.fetchMap(ctx, to, since)
-		cancel()
-		if len(via) > 0 {
-			e.via.Store(&via)
-		}
-		if errors.Is(err, errNoNewerMap) && since > 0 {
-			return
-		}
-		if err == nil {
-			e.offer(m)
-			return
-		}
+	pollMap(e.c, e.cfg.ID, e.sources(), e.epochHeld, 2*e.cfg.Poll+200*time.Millisecond, e.take)
+}
+
+// take keeps what a node answered: the management members it knows, and
+// its map if newer.
+func (e *remoteEnv) take(m *partitionmap.Map, via []groupcomm.NodeID) {
+	if len(via) > 0 {
+		e.via.Store(&via)
 	}
+	e.offer(m)
 }
 
 func (e *remoteEnv) offer(m *partitionmap.Map) {

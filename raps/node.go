@@ -207,13 +207,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.wg.Go(n.run)
 	if n.mgmtSM == nil { // a management member applies every change itself
-		w := &watcher{c: n.client, self: cfg.ID, targets: n.mapSources, epoch: n.epochHeld, stop: n.stop,
-			offer: func(m *partitionmap.Map, via []groupcomm.NodeID) {
-				if len(via) > 0 {
-					n.mgmtVia.Store(&via)
-				}
-				n.offer(m)
-			}}
+		w := &watcher{c: n.client, self: cfg.ID, targets: n.mapSources, epoch: n.epochHeld, stop: n.stop, offer: n.take}
 		n.wg.Go(w.run)
 	}
 	return n, nil
@@ -356,28 +350,16 @@ func (n *Node) fetchMap() {
 		n.offer(n.mgmtSM.Map()) // also after a restart, which applies no change
 		return
 	}
-	for _, to := range n.mapSources() {
-		if to == n.cfg.ID {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.Poll+200*time.Millisecond)
-		since := n.epochHeld()
-		m, via, err := n.client.fetchMap(ctx, to, since)
-		cancel()
-		if errors.Is(err, errNoNewerMap) && since > 0 {
-			if len(via) > 0 {
-				n.mgmtVia.Store(&via)
-			}
-			return // up to date with that node
-		}
-		if err == nil {
-			if len(via) > 0 {
-				n.mgmtVia.Store(&via)
-			}
-			n.offer(m)
-			return
-		}
+	pollMap(n.client, n.cfg.ID, n.mapSources(), n.epochHeld, 2*n.cfg.Poll+200*time.Millisecond, n.take)
+}
+
+// take keeps what a node answered: the management members it knows, and
+// its map if newer.
+func (n *Node) take(m *partitionmap.Map, via []groupcomm.NodeID) {
+	if len(via) > 0 {
+		n.mgmtVia.Store(&via)
 	}
+	n.offer(m)
 }
 
 // bootstrapMap writes the first map: the first node of cfg.Bootstrap does

@@ -86,6 +86,33 @@ func (c *Client) watchMap(ctx context.Context, to groupcomm.NodeID, since uint64
 	return decodeMapReply(rep.data)
 }
 
+// pollMap asks the sources in turn (self skipped) for a map newer than
+// epoch(), until one answers with one, or says it has none newer than a
+// map already held; take gets each answer's map (nil: none newer) and
+// management members.
+func pollMap(c *Client, self groupcomm.NodeID, sources []groupcomm.NodeID, epoch func() uint64, timeout time.Duration,
+	take func(*partitionmap.Map, []groupcomm.NodeID)) {
+	for _, to := range sources {
+		if to == self {
+			continue
+		}
+		since := epoch()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		m, via, err := c.fetchMap(ctx, to, since)
+		cancel()
+		switch {
+		case err == nil:
+			take(m, via)
+			return
+		case errors.Is(err, errNoNewerMap):
+			take(nil, via)
+			if since > 0 {
+				return // up to date with that node
+			}
+		}
+	}
+}
+
 // watcher keeps a watch open, in turn to each target, until stop closes.
 type watcher struct {
 	c       *Client

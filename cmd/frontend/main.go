@@ -18,9 +18,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -45,61 +43,21 @@ func main() {
 // run binds the listeners, starts the front end, serves until ctx ends,
 // then drains.
 func run(ctx context.Context, cfg config, logger *slog.Logger) error {
-	tlsCfg, err := ops.ServerTLS(cfg.TLSCert, cfg.TLSKey)
+	lns, err := ops.ListenHTTP(cfg.HTTP, cfg.Admin, cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return err
-	}
-	api, err := ops.Listen("-http", cfg.HTTP, tlsCfg)
-	if err != nil {
-		return err
-	}
-	var adminLn net.Listener
-	if cfg.Admin != "" {
-		if adminLn, err = ops.Listen("-admin", cfg.Admin, tlsCfg); err != nil {
-			api.Close()
-			return err
-		}
 	}
 	fc := cfg.frontend()
 	fc.Logger = logger
 	fe, err := frontend.Start(fc)
 	if err != nil {
-		api.Close()
-		if adminLn != nil {
-			adminLn.Close()
-		}
+		lns.Close()
 		return err
 	}
 	defer fe.Close()
-	srv := ops.NewServer(fe.Handler())
-	errc := ops.Serve(srv, api)
-	var admin *http.Server
-	adminc := make(<-chan error)
-	if adminLn != nil {
-		admin = ops.NewServer(ops.AdminMux(func(mux *http.ServeMux) { mux.Handle("/metrics", fe.Metrics()) }))
-		adminc = ops.Serve(admin, adminLn)
-	}
-	scheme := "http"
-	if tlsCfg != nil {
-		scheme = "https"
-	}
-	attrs := []any{"api", scheme + "://" + api.Addr().String(), "transport", fe.TransportAddr(),
-		"gossip", fe.GossipAddr(), "seeds", cfg.Seeds, "transport_tls", cfg.TransportCA != "",
-		"gossip_encrypted", cfg.GossipKey != "", "admin_api", cfg.AdminToken != ""}
-	if adminLn != nil {
-		attrs = append(attrs, "admin", scheme+"://"+adminLn.Addr().String())
-	}
+	attrs := append(lns.URLs(), "transport", fe.TransportAddr(), "gossip", fe.GossipAddr(), "seeds", cfg.Seeds,
+		"transport_tls", cfg.TransportCA != "", "gossip_encrypted", cfg.GossipKey != "", "admin_api", cfg.AdminToken != "")
 	logger.Info("qs-frontend started", attrs...)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return fmt.Errorf("-http: %w", err)
-	case err := <-adminc:
-		return fmt.Errorf("-admin: %w", err)
-	}
-	logger.Info("draining: finishing in-flight requests", "grace", cfg.DrainTimeout)
-	fe.SetDraining()
-	ops.Shutdown(cfg.DrainTimeout, srv, admin)
-	logger.Info("stopped")
-	return nil
+	admin := ops.AdminMux(func(mux *http.ServeMux) { mux.Handle("/metrics", fe.Metrics()) })
+	return lns.ServeUntil(ctx, fe.Handler(), admin, cfg.DrainTimeout, fe.SetDraining, logger)
 }

@@ -49,13 +49,13 @@ func runDemo(ctx context.Context, base config, logger *slog.Logger) error {
 		if i > 1 {
 			c.Seeds = []string{"127.0.0.1:7201"}
 		}
-		lns, err := listen(c)
+		lns, err := ops.ListenHTTP(c.HTTP, c.Admin, c.TLSCert, c.TLSKey)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		nd, err := start(c, logger.With("node", i))
 		if err != nil {
-			lns.close()
+			lns.Close()
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		defer nd.close()
@@ -64,7 +64,7 @@ func runDemo(ctx context.Context, base config, logger *slog.Logger) error {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		srv := ops.NewServer(h)
-		ops.Serve(srv, lns.api)
+		ops.Serve(srv, lns.API)
 		go nd.watchReady()
 		nodes = append(nodes, nd)
 		servers = append(servers, srv)

@@ -32,8 +32,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -91,101 +89,44 @@ func main() {
 	}
 }
 
-// listeners are the node's HTTP listeners, bound before anything else.
-type listeners struct {
-	api, admin net.Listener
-}
-
-func (l listeners) close() {
-	for _, ln := range []net.Listener{l.api, l.admin} {
-		if ln != nil {
-			ln.Close()
-		}
-	}
-}
-
-// listen binds the HTTP listeners (TLS if configured): a busy port fails
-// the start before the store is touched.
-func listen(cfg config) (listeners, error) {
-	var l listeners
-	tlsCfg, err := ops.ServerTLS(cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		return l, err
-	}
-	if l.api, err = ops.Listen("-http", cfg.HTTP, tlsCfg); err != nil {
-		return l, err
-	}
-	if cfg.Admin != "" {
-		if l.admin, err = ops.Listen("-admin", cfg.Admin, tlsCfg); err != nil {
-			l.close()
-			return l, err
-		}
-	}
-	return l, nil
-}
-
 func run(ctx context.Context, cfg config, logger *slog.Logger) error {
-	lns, err := listen(cfg)
+	lns, err := ops.ListenHTTP(cfg.HTTP, cfg.Admin, cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return err
 	}
 	n, err := start(cfg, logger)
 	if err != nil {
-		lns.close()
+		lns.Close()
 		return err
 	}
 	defer n.close()
 	h, err := n.routes()
 	if err != nil {
+		lns.Close()
 		return err
-	}
-	api := ops.NewServer(h)
-	errc := ops.Serve(api, lns.api)
-	var admin *http.Server
-	adminc := make(<-chan error)
-	if lns.admin != nil {
-		admin = ops.NewServer(n.adminRoutes())
-		adminc = ops.Serve(admin, lns.admin)
 	}
 	n.banner(lns)
 	go n.watchReady()
 	if cfg.LoadClients > 0 {
 		go n.runLoad(ctx)
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return fmt.Errorf("-http: %w", err)
-	case err := <-adminc:
-		return fmt.Errorf("-admin: %w", err)
-	}
-	// Graceful drain: /readyz turns 503 so balancers stop sending, the
-	// servers finish the requests in flight, then the node leaves gossip
-	// and closes its groups (its clones stay in their views: a restart
-	// is not a move).
-	logger.Info("draining: finishing in-flight requests", "grace", cfg.DrainTimeout)
-	n.draining.Store(true)
-	ops.Shutdown(cfg.DrainTimeout, api, admin)
-	logger.Info("stopped")
-	return nil
+	// On the drain the node then leaves gossip and closes its groups (its
+	// clones stay in their views: a restart is not a move).
+	return lns.ServeUntil(ctx, h, n.adminRoutes(), cfg.DrainTimeout, func() { n.draining.Store(true) }, logger)
 }
 
 // banner logs every address the node serves and its data directory.
-func (n *node) banner(lns listeners) {
-	scheme := "http"
-	if n.cfg.TLSCert != "" {
-		scheme = "https"
-	}
-	attrs := []any{"mode", "partitioned", "api", scheme + "://" + lns.api.Addr().String(),
-		"transport", n.tr.Addr().String(), "gossip", n.ml.LocalAddr(), "data", n.cfg.Data,
-		"durability", n.cfg.Durability.String(), "transport_tls", n.cfg.TransportCA != "",
-		"gossip_encrypted", n.cfg.GossipKey != "", "admin_api", n.cfg.AdminToken != ""}
+func (n *node) banner(lns ops.Listeners) {
+	mode := "partitioned"
 	if !n.cfg.rapsMode() {
-		attrs[1] = "fixed-groups"
-		attrs = append(attrs, "groups", n.cfg.Groups)
+		mode = "fixed-groups"
 	}
-	if lns.admin != nil {
-		attrs = append(attrs, "admin", scheme+"://"+lns.admin.Addr().String())
+	attrs := append([]any{"mode", mode}, lns.URLs()...)
+	attrs = append(attrs, "transport", n.tr.Addr().String(), "gossip", n.ml.LocalAddr(), "data", n.cfg.Data,
+		"durability", n.cfg.Durability.String(), "transport_tls", n.cfg.TransportCA != "",
+		"gossip_encrypted", n.cfg.GossipKey != "", "admin_api", n.cfg.AdminToken != "")
+	if !n.cfg.rapsMode() {
+		attrs = append(attrs, "groups", n.cfg.Groups)
 	}
 	n.log.Info("qs-node started", attrs...)
 }

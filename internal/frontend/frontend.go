@@ -147,9 +147,6 @@ func (fe *FrontEnd) Handler() http.Handler { return fe.disp.Handler() }
 // for an admin listener.
 func (fe *FrontEnd) Metrics() http.Handler { return metrics.Handler(fe.reg) }
 
-// Client is the front end's Router.
-func (fe *FrontEnd) Client() *raps.Client { return fe.client }
-
 // TransportAddr and GossipAddr are where the front end listens.
 func (fe *FrontEnd) TransportAddr() string { return fe.tr.Addr().String() }
 func (fe *FrontEnd) GossipAddr() string    { return fe.ml.LocalAddr() }
