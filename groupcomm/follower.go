@@ -50,6 +50,10 @@ type fetchState struct {
 	// refused lists the members that answered they no longer hold the
 	// entries (compacted below lo, or a learner's snapshot above it).
 	refused []MemberID
+	// silent lists the members asked that never answered (down, or not
+	// holding hi yet); tries counts the resends to the current source.
+	silent []MemberID
+	tries  int
 }
 
 const maxEarlyFrames = 64
@@ -187,7 +191,7 @@ func (n *Node) tickFollower() {
 		}
 	}
 	if ft := f.fetch; ft != nil && n.now-ft.at >= uint64(n.cfg.TickRTO) {
-		n.sendFetch(ft.from, ft.lo, ft.hi)
+		n.retryFetch(ft)
 	}
 	if f.pendingAccept != nil && n.now-f.pendingAcceptAt >= uint64(4*n.cfg.TickRTO) {
 		f.pendingAccept = nil // give up; the proposer resends its Accept
@@ -310,11 +314,56 @@ func (n *Node) sendFetch(from MemberID, lo, hi Viewstamp) {
 	}
 	f := &fetchState{from: from, lo: lo, hi: hi, at: n.now}
 	if old := n.follower.fetch; old != nil && old.hi == hi {
-		f.refused = old.refused
+		f.refused, f.silent = old.refused, old.silent
+		if old.from == from {
+			f.tries = old.tries
+		}
 	}
 	n.follower.fetch = f
 	m := Message{Type: MsgFetch, To: from, VS: lo, Hi: hi}
 	n.send(m)
+}
+
+// retryFetch resends a fetch that got no answer within TickRTO, and after
+// two silent tries asks another voter: the one asked may be gone for good
+// (it crashed right after sending the decision this member waits to
+// install), and nothing else would make this member speak. A member absent
+// from the view it waits to install needs the entries only to tell its
+// clients what became of their updates: once every voter of that view
+// stayed silent, it stops with those outcomes unknown (as when they all
+// refuse), and its host joins again as a learner.
+func (n *Node) retryFetch(ft *fetchState) {
+	ft.tries++
+	if ft.tries < 2 {
+		n.sendFetch(ft.from, ft.lo, ft.hi)
+		return
+	}
+	if !slices.Contains(ft.silent, ft.from) {
+		ft.silent = append(ft.silent, ft.from)
+	}
+	v := &n.view
+	pc := n.follower.pendingCommit
+	if pc != nil {
+		v = pc
+	}
+	var next MemberID
+	for _, id := range v.Voters() {
+		if id != n.self && !slices.Contains(ft.refused, id) && !slices.Contains(ft.silent, id) {
+			next = id
+			break
+		}
+	}
+	if next.IsZero() {
+		if _, in := v.Lookup(n.self); pc != nil && !in {
+			n.follower.fetch = nil
+			n.removedUnseen(pc)
+			return
+		}
+		ft.silent = nil // a member of the view keeps asking around: a quorum holds the entries
+		next = ft.from
+	}
+	ft.tries = 0
+	n.sendFetch(next, ft.lo, ft.hi)
 }
 
 // onFetch answers with the entries asked for. It answers only if it holds

@@ -402,3 +402,78 @@ func TestRestartedMemberConfirmsItsView(t *testing.T) {
 		t.Fatalf("status %v after the record that removed it", n.Status())
 	}
 }
+
+// Seed 60032 (100,000-seed run): a learner removed in view w+1 waited for
+// the entries up to its cut, to tell its clients their outcomes, from the
+// member that sent the decision. That member had been removed in turn and
+// lingered; it answered each fetch with the record again, so the learner
+// fetched again at once, forever (and nobody else would speak to it). The
+// fix: the same record does not restart a fetch in flight, a silent
+// source is replaced by another voter of w+1, and once all stayed silent
+// the member stops with its outcomes unknown (removed, so its host joins
+// again). The simulation seed replays the whole story.
+func TestRemovedWaiterDoesNotWaitOnOneSource(t *testing.T) {
+	id := func(n NodeID) MemberID { return MemberID{Node: n, Incarnation: 1} }
+	v4 := View{Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, ID: 4, Members: []Member{
+		{ID: id(1), Role: Voter}, {ID: id(2), Role: Voter}, {ID: id(3), Role: Voter},
+	}}
+	n, err := Bootstrap(testConfig(3), v4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Advance(n.Ready())
+	v5 := v4.Clone()
+	v5.ID, v5.Cut, v5.Members = 5, Viewstamp{View: 4, Seq: 10}, v4.Members[:2]
+	commit := func() Message {
+		p := v5.Clone()
+		return Message{Type: MsgCommit, Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1,
+			View: 5, From: id(2), To: id(3), Proposal: &p}
+	}
+	fetchesTo := func(rd Ready) map[NodeID]int {
+		got := map[NodeID]int{}
+		for _, m := range rd.Messages {
+			if m.Type == MsgFetch {
+				got[m.To.Node]++
+			}
+		}
+		return got
+	}
+	if err := n.Step(commit()); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	if f := fetchesTo(rd); f[2] != 1 {
+		t.Fatalf("first record: fetches %v, want one to 2.1", f)
+	}
+	n.Advance(rd)
+	// The record again (the old code fetched again at once, each time).
+	for range 5 {
+		if err := n.Step(commit()); err != nil {
+			t.Fatal(err)
+		}
+		rd := n.Ready()
+		if f := fetchesTo(rd); len(f) != 0 {
+			t.Fatalf("the same record again restarted the fetch: %v", f)
+		}
+		n.Advance(rd)
+	}
+	// Silence: it asks 1.1 as well, then gives up.
+	asked := map[NodeID]int{}
+	for range 100 {
+		n.Tick()
+		rd := n.Ready()
+		for k, c := range fetchesTo(rd) {
+			asked[k] += c
+		}
+		n.Advance(rd)
+		if rd.Removed {
+			break
+		}
+	}
+	if asked[1] == 0 {
+		t.Fatalf("never asked another voter of v5: %v", asked)
+	}
+	if n.Status() != StatusRemoved {
+		t.Fatalf("still %v after every voter of the view that removed it stayed silent", n.Status())
+	}
+}

@@ -41,7 +41,7 @@ func (n *Node) lingerWith(v *View) {
 }
 
 // stepRemoved handles a message at a removed member: acknowledgements of
-// the decision, and anything from a member behind it (answered with the
+// the decision, fetches of entries it holds, and anything from a member behind it (answered with the
 // records after its view).
 func (n *Node) stepRemoved(m *Message) {
 	switch {
@@ -49,6 +49,12 @@ func (n *Node) stepRemoved(m *Message) {
 		n.onCommitAck(m)
 	case m.Type == MsgCommit:
 		n.send(Message{Type: MsgCommitAck, To: m.From, Installed: max(n.view.ID, n.removedAt)})
+	case m.Type == MsgFetch:
+		// Entries it holds are as good as anyone's (onFetch answers only
+		// with the one chain up to Hi). Answering a fetch with the record
+		// instead would send the asker back here: it waits for entries to
+		// install that very record.
+		n.onFetch(m)
 	case m.Type == MsgNeedView || m.View < n.view.ID:
 		n.sendViewsAfter(m.From, m.View)
 	}
