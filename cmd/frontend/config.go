@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/dispatcher"
-	"github.com/quicksilver-go/quicksilver/internal/frontend"
+	"github.com/quicksilver-go/quicksilver/frontend"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/internal/settings"
 )

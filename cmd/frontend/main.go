@@ -24,7 +24,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/quicksilver-go/quicksilver/internal/frontend"
+	"github.com/quicksilver-go/quicksilver/frontend"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
 )
 

@@ -9,63 +9,16 @@ import (
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
-	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/internal/settings"
+	"github.com/quicksilver-go/quicksilver/node"
 	"github.com/quicksilver-go/quicksilver/racs"
 )
-
-// config is the node's configuration: flags, each with a QS_* environment
-// twin, and an optional YAML file (-config); see internal/settings.
-type config struct {
-	ID            uint64
-	Cluster       uint64
-	Label         string
-	Transport     string // TCP transport listen address
-	Gossip        string // memberlist bind address host:port
-	Advertise     string // the host other nodes reach this one at, if not the listen host
-	Zone          string
-	Seeds         []string
-	Data          string
-	HTTP          string
-	Admin         string // the admin listener (pprof, metrics); empty: none
-	AdminToken    string // bearer token of /v1/admin/; empty: the admin API is off
-	Groups        int
-	Members       []groupcomm.NodeID
-	Durability    racs.Durability
-	Create        bool
-	GossipKey     string
-	Tick          time.Duration
-	LogLevel      string
-	LogFormat     string
-	TLSCert       string
-	TLSKey        string
-	TransportCA   string
-	TransportCert string
-	TransportKey  string
-	DrainTimeout  time.Duration
-	LoadClients   int
-	LoadFor       time.Duration
-	LoadSize      int
-	Demo          int
-	// FrontEndHTTP is the demo front end's HTTP address.
-	FrontEndHTTP string
-	// The partitioned mode (no -members): the management group's first
-	// members, and the kv service's partition count.
-	Bootstrap    []groupcomm.NodeID
-	KVPartitions int
-}
-
-func defaultConfig() config {
-	return config{Cluster: 1, Transport: "127.0.0.1:7100", Gossip: "127.0.0.1:7200", Data: "data",
-		HTTP: "127.0.0.1:7300", Groups: 1, Tick: 10 * time.Millisecond, LogLevel: "info", LogFormat: "text",
-		LoadSize: 100, KVPartitions: 16, DrainTimeout: 10 * time.Second}
-}
 
 // parseConfig reads the command line, the QS_* environment (lookup) and
 // the -config file. flag.ErrHelp means -h was asked: print nothing more
 // and exit 0.
-func parseConfig(args []string, lookup func(string) (string, bool)) (config, error) {
-	c := defaultConfig()
+func parseConfig(args []string, lookup func(string) (string, bool)) (node.Config, error) {
+	c := node.DefaultConfig()
 	fs := flag.NewFlagSet("qs-node", flag.ContinueOnError)
 	fs.Uint64Var(&c.ID, "id", 0, "this node's id, required (or -id-from-index)")
 	fromIndex := fs.String("id-from-index", "", "the id is this index plus one: a StatefulSet's pod index (the apps.kubernetes.io/pod-index label), pod 2 is node 3; not with -id")
@@ -142,7 +95,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (config, err
 		}
 		return c, nil // the demo fills in identities and addresses itself
 	}
-	return c, c.validate()
+	return c, c.Validate()
 }
 
 // parseIDs parses a comma-separated list of node ids.
@@ -159,27 +112,4 @@ func parseIDs(flagName, list string) ([]groupcomm.NodeID, error) {
 		out = append(out, groupcomm.NodeID(n))
 	}
 	return out, nil
-}
-
-func (c *config) validate() error {
-	if err := ops.CheckAddrs([]string{"-admin"}, "-transport", c.Transport, "-gossip", c.Gossip, "-http", c.HTTP, "-admin", c.Admin); err != nil {
-		return err
-	}
-	switch {
-	case c.ID == 0:
-		return errors.New("-id is required")
-	case c.Tick <= 0:
-		return fmt.Errorf("-tick %v: must be positive", c.Tick)
-	case c.DrainTimeout < 0:
-		return fmt.Errorf("-drain-timeout %v: must not be negative", c.DrainTimeout)
-	case c.rapsMode() && c.KVPartitions < 1:
-		return fmt.Errorf("-kv-partitions %d: must be at least 1", c.KVPartitions)
-	case c.rapsMode() && c.LoadClients > 0:
-		return errors.New("-load-clients runs in the fixed-groups mode only (give -members)")
-	case c.rapsMode():
-		return nil
-	case c.Groups < 1:
-		return fmt.Errorf("-groups %d: must be at least 1", c.Groups)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -42,7 +42,7 @@ type loadReport struct {
 // is this node (placement spreads sequencers, so every node runs its
 // share), for the configured duration, and prints a report: ordered,
 // replicated updates over the real transport, without HTTP.
-func (n *node) runLoad(ctx context.Context) loadReport {
+func (n *Node) RunLoad(ctx context.Context) loadReport {
 	var local []*racs.Group
 	deadline := time.Now().Add(5 * time.Second)
 	for len(local) == 0 && time.Now().Before(deadline) {

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 
 const maxBody = 1 << 20
 
-func (n *node) routes() (http.Handler, error) {
+func (n *Node) Routes() (http.Handler, error) {
 	if n.cfg.rapsMode() {
 		return n.apiRoutes()
 	}
@@ -42,14 +42,14 @@ func (n *node) routes() (http.Handler, error) {
 
 // adminRoutes is the admin listener's: Go's profiles (never on the API
 // listener) and the node's status.
-func (n *node) adminRoutes() http.Handler {
+func (n *Node) AdminRoutes() http.Handler {
 	return ops.AdminMux(func(mux *http.ServeMux) {
 		mux.HandleFunc("GET /status", n.handleStatus)
 		mux.Handle("/metrics", metrics.Handler(n.reg))
 	})
 }
 
-func (n *node) group(w http.ResponseWriter, r *http.Request) (*racs.Group, bool) {
+func (n *Node) group(w http.ResponseWriter, r *http.Request) (*racs.Group, bool) {
 	id, err := strconv.ParseUint(r.PathValue("g"), 10, 64)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_group", "group must be a number")
@@ -63,7 +63,7 @@ func (n *node) group(w http.ResponseWriter, r *http.Request) (*racs.Group, bool)
 	return g, true
 }
 
-func (n *node) handlePut(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 	g, ok := n.group(w, r)
 	if !ok {
 		return
@@ -85,7 +85,7 @@ func (n *node) handlePut(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"token": formatToken(res.Token), "view": res.View})
 }
 
-func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	g, ok := n.group(w, r)
 	if !ok {
 		return
@@ -127,7 +127,7 @@ type groupStatus struct {
 
 // groupIDs: the hosted groups (what the map placed here, the management
 // group included), or the fixed groups 1..-groups.
-func (n *node) groupIDs() []replica.GroupID {
+func (n *Node) groupIDs() []replica.GroupID {
 	if n.cfg.rapsMode() {
 		return n.host.Groups()
 	}
@@ -138,7 +138,7 @@ func (n *node) groupIDs() []replica.GroupID {
 	return ids
 }
 
-func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
+func (n *Node) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	var out []groupStatus
 	for _, i := range n.groupIDs() {
 		g, err := n.host.Group(i)
@@ -167,7 +167,7 @@ func (n *node) handleStatus(w http.ResponseWriter, _ *http.Request) {
 
 // storeStatus is what /status says of the durable store: its files, its
 // fsyncs and what they carried, its checkpoints, and its failure if any.
-func (n *node) storeStatus() map[string]any {
+func (n *Node) storeStatus() map[string]any {
 	st := n.store.Stats()
 	bp, wd := n.store.Paths()
 	out := map[string]any{
@@ -183,7 +183,7 @@ func (n *node) storeStatus() map[string]any {
 	return out
 }
 
-func (n *node) handleReady(w http.ResponseWriter, _ *http.Request) {
+func (n *Node) handleReady(w http.ResponseWriter, _ *http.Request) {
 	if err := n.ready(); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
 		return
@@ -194,7 +194,7 @@ func (n *node) handleReady(w http.ResponseWriter, _ *http.Request) {
 // ready: this node can serve what it hosts (raps.Node.Ready in the
 // partitioned mode; every group serving in the fixed-groups mode), and it
 // is not draining.
-func (n *node) ready() error {
+func (n *Node) ready() error {
 	if n.draining.Load() {
 		return errors.New("draining: shutting down")
 	}

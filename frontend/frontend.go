@@ -34,7 +34,11 @@ type Config struct {
 	// Dispatcher holds the HTTP API's limits and admin token; Router,
 	// Members and Ready are set by Start.
 	Dispatcher dispatcher.Config
-	Logger     *slog.Logger
+	// Extra, if set, adds routes to the front end's router (an
+	// application's own pages and APIs beside the generic ones); it may
+	// keep fe to call fe.Client() and fe.Members() later.
+	Extra  func(r chi.Router, fe *FrontEnd)
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns a Config with the timers and limits set; the
@@ -128,6 +132,9 @@ func Start(cfg Config) (*FrontEnd, error) {
 		if extra != nil {
 			extra(r)
 		}
+		if cfg.Extra != nil {
+			cfg.Extra(r, fe)
+		}
 	}
 	if dc.Logger == nil {
 		dc.Logger = cfg.Logger
@@ -139,6 +146,12 @@ func Start(cfg Config) (*FrontEnd, error) {
 	ok = true
 	return fe, nil
 }
+
+// Client is the front end's Router: what an application's own routes call.
+func (fe *FrontEnd) Client() *raps.Client { return fe.client }
+
+// Members lists the cluster's members as the admin API shows them.
+func (fe *FrontEnd) Members() []dispatcher.Member { return fe.members() }
 
 // Handler is the HTTP API.
 func (fe *FrontEnd) Handler() http.Handler { return fe.disp.Handler() }

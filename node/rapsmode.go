@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/quicksilver-go/quicksilver/dispatcher"
+	"github.com/quicksilver-go/quicksilver/frontend"
 	"github.com/quicksilver-go/quicksilver/groupcomm"
-	"github.com/quicksilver-go/quicksilver/internal/frontend"
 	"github.com/quicksilver-go/quicksilver/internal/membership"
 	"github.com/quicksilver-go/quicksilver/internal/metrics"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
@@ -27,9 +27,9 @@ import (
 
 // rapsMode reports whether the node runs the partitioned mode (no
 // -members: the map decides what it hosts).
-func (c *config) rapsMode() bool { return len(c.Members) == 0 }
+func (c *Config) rapsMode() bool { return len(c.Members) == 0 }
 
-func (n *node) kvService() raps.Service {
+func (n *Node) kvService() raps.Service {
 	s := raps.KVService(n.cfg.KVPartitions)
 	if n.cfg.Demo > 0 && n.cfg.Demo < s.Clones {
 		s.Clones = n.cfg.Demo
@@ -41,12 +41,12 @@ func (n *node) kvService() raps.Service {
 }
 
 // startRaps starts the partitioned-service runtime on the host.
-func (n *node) startRaps(tr racs.Transport) error {
+func (n *Node) startRaps(tr racs.Transport) error {
 	cfg := n.cfg
 	rc := raps.DefaultConfig()
 	rc.ID, rc.Cluster, rc.Host, rc.Transport = groupcomm.NodeID(cfg.ID), cfg.Cluster, n.host, tr
 	rc.Addr, rc.Zone = ops.Advertised(cfg.Advertise, cfg.Transport), cfg.Zone
-	rc.Services = []raps.Service{n.kvService()}
+	rc.Services = n.services()
 	// -bootstrap names the management group's first members; a node it
 	// does not list (a StatefulSet's fourth pod, with the same flags as the
 	// first three) joins them instead of refusing to start.
@@ -95,11 +95,11 @@ func (n *node) startRaps(tr racs.Transport) error {
 }
 
 // liveNodes: the members gossip holds alive, and this node.
-func (n *node) liveNodes() []groupcomm.NodeID { return n.live.IDs() }
+func (n *Node) liveNodes() []groupcomm.NodeID { return n.live.IDs() }
 
 // gossipLoad publishes the node's load (calls in flight) for the Routers'
 // choice of clones.
-func (n *node) gossipLoad() {
+func (n *Node) gossipLoad() {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -112,14 +112,33 @@ func (n *node) gossipLoad() {
 	}
 }
 
-// defineBuiltins defines the kv service once the map lists enough nodes
-// offering it (its clone count), unless it exists.
-func (n *node) defineBuiltins() {
-	svc := n.kvService()
+// services are the services this node offers: the built-in kv and the
+// application's (Config.Services).
+func (n *Node) services() []raps.Service {
+	return append([]raps.Service{n.kvService()}, n.cfg.Services...)
+}
+
+// defineBuiltins defines each service this node offers (on the first
+// bootstrap node) once the map lists enough nodes offering it.
+func (n *Node) defineBuiltins() {
+	for _, svc := range n.services() {
+		if !n.define(svc) {
+			return
+		}
+	}
+}
+
+// define defines svc once the map lists enough nodes offering it (its
+// clone count), unless it exists; false if the node stopped first.
+func (n *Node) define(svc raps.Service) bool {
+	clones := svc.Clones
+	if clones == 0 {
+		clones = 3
+	}
 	for {
 		select {
 		case <-n.stop:
-			return
+			return false
 		case <-time.After(200 * time.Millisecond):
 		}
 		m := n.raps.Map()
@@ -127,26 +146,26 @@ func (n *node) defineBuiltins() {
 			continue
 		}
 		if _, err := m.Service(svc.Name); err == nil {
-			return
+			return true
 		}
-		if len(m.NodesOffering(svc.Name)) < svc.Clones {
+		if len(m.NodesOffering(svc.Name)) < clones {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := n.raps.DefineService(ctx, svc)
 		cancel()
 		if err == nil || errors.Is(err, partitionmap.ErrExists) {
-			n.log.Info("defined the built-in kv service", "partitions", svc.Partitions, "clones", svc.Clones)
-			return
+			n.log.Info("defined a service", "service", svc.Name, "partitions", svc.Partitions, "clones", clones)
+			return true
 		}
-		n.log.Warn("defining kv failed; retrying", "err", err)
+		n.log.Warn("defining a service failed; retrying", "service", svc.Name, "err", err)
 	}
 }
 
 // apiRoutes is the partitioned mode's HTTP API: the dispatcher (the same
 // front door as qs-frontend's) on this node's Router, so a query to a
 // clone this node hosts takes no hop; the node adds GET /status.
-func (n *node) apiRoutes() (http.Handler, error) {
+func (n *Node) apiRoutes() (http.Handler, error) {
 	dc := dispatcher.DefaultConfig()
 	dc.Router, dc.AdminToken, dc.Logger, dc.Ready = n.raps.Client(), n.cfg.AdminToken, n.log, n.ready
 	dc.Members = func() []dispatcher.Member { return frontend.MembersOf(n.ml) }
