@@ -55,8 +55,9 @@ func CheckUser(u string) error {
 	return nil
 }
 
-// CatalogBounds cuts the alphabet into n ranges of near-equal width:
-// CatalogBounds(8) is d g j m p s v, the ranges A-C, D-F, …, V-Z. The
+// CatalogBounds cuts the alphabet into n ranges of 26/n letters, the last
+// taking the rest: CatalogBounds(8) is d g j m p s v, the ranges A-C,
+// D-F, …, S-U, V-Z. The
 // first range starts at the empty key and the last is unbounded, so every
 // key (digits and punctuation sort before "a", the rest of Unicode after
 // "z") has a partition.
@@ -64,7 +65,7 @@ func CatalogBounds(n int) []string {
 	n = max(1, min(n, 26))
 	var out []string
 	for i := 1; i < n; i++ {
-		out = append(out, string(rune('a'+i*26/n)))
+		out = append(out, string(rune('a'+i*(26/n))))
 	}
 	return out
 }
