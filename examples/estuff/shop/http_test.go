@@ -479,4 +479,36 @@ func TestShopCrash(t *testing.T) {
 	if len(c.Items) != 0 || len(c.Orders) != 1 {
 		t.Fatalf("cart after restart: %+v", c)
 	}
+
+	// With two of three nodes dead no partition has a quorum: a search is
+	// flagged partial or refused (503), never a silent subset; a cart
+	// update is a 503 (or 504), never a false success.
+	s.c.Kill(2)
+	s.c.Kill(3)
+	// Poll until the lone clones stop serving "any" reads (they need to
+	// have heard from a sequencer lately): every answer on the way must
+	// pass check.
+	flagged := false
+	for deadline := time.Now().Add(20 * time.Second); !flagged && time.Now().Before(deadline); {
+		var r SearchResult
+		switch st, code := s.do("GET", "search?q=digital+camera&limit=500", nil, nil, &r); {
+		case st == 200:
+			check(r)
+			flagged = r.Partial
+			if flagged {
+				t.Logf("search with one node of three: partial, %d of %d ranges missing", len(r.Missing), len(rs))
+			}
+		case st == 503 && code == "unavailable":
+			flagged = true
+			t.Log("search with one node of three: 503 unavailable")
+		default:
+			t.Fatalf("search with one node of three: %d %s", st, code)
+		}
+	}
+	if !flagged {
+		t.Fatal("searches with one node of three answered in full for 20s")
+	}
+	if st, code := s.do("DELETE", "cart/gina", nil, nil, nil); st != 503 && st != 504 {
+		t.Fatalf("cart update without a quorum: %d %s", st, code)
+	}
 }

@@ -134,6 +134,9 @@ func Search(ctx context.Context, c *raps.Client, query string, limit int) (Searc
 			res.Hits = append(res.Hits, h)
 		}
 	}
+	if len(res.Missing) == len(parts) { // nothing answered: not a partial result, none
+		return SearchResult{}, fmt.Errorf("%w: no catalog partition answered: %s", ErrUnavailable, res.Missing[0].Error)
+	}
 	rank(res.Hits)
 	res.Hits = res.Hits[:min(limit, len(res.Hits))]
 	return res, nil
