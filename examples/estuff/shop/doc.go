@@ -93,7 +93,7 @@
 //     mux.Handle("/shop/", http.StripPrefix("/shop", shop.Routes(c))).
 //   - Search is a scatter over every catalog partition: an answer with
 //     "partial": true lists the "missing" partitions; its hits are the
-//     others' only.
+//     others' only. A search that no partition answered is a 503.
 //   - Load (SampleProducts' products, or any) only inserts names that are
 //     absent, so reloading on a cluster that kept its data changes nothing.
 //   - Adds to a cart are not idempotent across the caller's own retries
