@@ -36,6 +36,10 @@ type DemoOptions struct {
 	Started func(ctx context.Context, fe *frontend.FrontEnd) error
 	// Banner prints what to open and try; nil prints the kv demo's.
 	Banner func(w io.Writer, info DemoInfo)
+	// PortBase places the loopback ports: node i's transport, gossip and
+	// HTTP on PortBase+100+i, +200+i, +300+i, the front end's transport
+	// and gossip on PortBase and PortBase+10. 0 means 7000.
+	PortBase int
 }
 
 // DemoInfo is what a banner shows.
@@ -179,10 +183,15 @@ func RunDemo(ctx context.Context, base Config, logger *slog.Logger, opts DemoOpt
 		defer os.RemoveAll(d)
 		dir = d
 	}
+	pb := opts.PortBase
+	if pb == 0 {
+		pb = 7000
+	}
 	var boot []groupcomm.NodeID
 	for i := 1; i <= min(n, 5); i++ {
 		boot = append(boot, groupcomm.NodeID(i))
 	}
+	seed := fmt.Sprintf("127.0.0.1:%d", pb+201)
 	ctl := &DemoControl{cfgs: map[uint64]Config{}, nodes: map[uint64]*Node{}, slot: map[uint64]*swapHandler{}, log: logger}
 	defer ctl.closeAll()
 	var servers []*http.Server
@@ -193,12 +202,12 @@ func RunDemo(ctx context.Context, base Config, logger *slog.Logger, opts DemoOpt
 	for i := 1; i <= n; i++ {
 		c := base
 		c.ID, c.Members, c.Bootstrap = uint64(i), nil, boot
-		c.Transport = fmt.Sprintf("127.0.0.1:%d", 7100+i)
-		c.Gossip = fmt.Sprintf("127.0.0.1:%d", 7200+i)
-		c.HTTP = fmt.Sprintf("127.0.0.1:%d", 7300+i)
+		c.Transport = fmt.Sprintf("127.0.0.1:%d", pb+100+i)
+		c.Gossip = fmt.Sprintf("127.0.0.1:%d", pb+200+i)
+		c.HTTP = fmt.Sprintf("127.0.0.1:%d", pb+300+i)
 		c.Data = filepath.Join(dir, fmt.Sprintf("n%d", i))
 		if i > 1 {
-			c.Seeds = []string{"127.0.0.1:7201"}
+			c.Seeds = []string{seed}
 		}
 		lns, err := ops.ListenHTTP(c.HTTP, c.Admin, c.TLSCert, c.TLSKey)
 		if err != nil {
@@ -233,8 +242,8 @@ func RunDemo(ctx context.Context, base Config, logger *slog.Logger, opts DemoOpt
 		return err
 	}
 	fc := frontend.DefaultConfig()
-	fc.Peer = ops.Peer{ID: 100, Cluster: base.Cluster, Transport: "127.0.0.1:7000", Gossip: "127.0.0.1:7010",
-		Seeds: []string{"127.0.0.1:7201"}}
+	fc.Peer = ops.Peer{ID: 100, Cluster: base.Cluster, Transport: fmt.Sprintf("127.0.0.1:%d", pb),
+		Gossip: fmt.Sprintf("127.0.0.1:%d", pb+10), Seeds: []string{seed}}
 	fc.Dispatcher.AdminToken = info.AdminToken
 	fc.Logger = logger.With("frontend", 100)
 	if opts.FrontEnd != nil {
@@ -287,7 +296,7 @@ Through the front end (http://%s):
   trace:   curl -H 'Authorization: Bearer %s' '%s/v1/admin/trace?service=kv&key=greeting'
   map:     curl %s/v1/map
 
-Nodes answer too, on ports 7301..%d (status: curl localhost:7301/status). Ctrl-C stops the cluster.
+Nodes answer too, on %s..%s (status: curl %s/status). Ctrl-C stops the cluster.
 `, info.Nodes, base.KVPartitions, min(info.Nodes, 3), base.Durability, info.Dir, fe8, fe8, fe8, fe8, fe8, info.AdminToken, fe8,
-		info.AdminToken, fe8, fe8, 7300+info.Nodes)
+		info.AdminToken, fe8, fe8, info.NodeHTTP[0], info.NodeHTTP[len(info.NodeHTTP)-1], info.NodeHTTP[0])
 }
