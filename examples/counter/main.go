@@ -1,5 +1,6 @@
 // Command counter is the README's "write your own service": a replicated,
 // partitioned counter service in one file, on a 3-node demo cluster.
+//
 //	go run ./examples/counter
 //	curl -X POST localhost:8080/v1/services/counter/update -d '{"key":"visits","op":"visits"}'
 //	curl -X POST localhost:8080/v1/services/counter/query -d '{"key":"visits","query":"visits","consistency":"strict"}'

@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -94,12 +95,12 @@ func main() {
 	defer stop()
 	cfg := node.DefaultConfig()
 	cfg.Demo, cfg.Data, cfg.FrontEndHTTP, cfg.KVPartitions = 3, o.data, o.http, 4
-	cfg.Services = shop.Services(shop.DefaultServiceOptions())
+	cfg.Services = shop.Services()
 	var dash *dashboard.Dashboard
 	opts := node.DemoOptions{
 		PortBase: o.portBase,
 		FrontEnd: func(r chi.Router, fe *frontend.FrontEnd, ctl *node.DemoControl) {
-			r.Mount("/shop", shop.New(fe.Client()).Handler())
+			r.Mount("/shop", shop.Routes(fe.Client()))
 			dc := dashboard.DefaultConfig()
 			dc.Client, dc.Members, dc.Logger = fe.Client(), fe.Members, logger
 			dc.Demo = &dashboard.DemoControls{Crash: ctl.Crash, Restart: ctl.Restart, Down: ctl.Down}
@@ -137,7 +138,7 @@ func load(ctx context.Context, fe *frontend.FrontEnd, o options) error {
 		if err == nil {
 			if m := fe.Client().Map(); m != nil {
 				if _, e1 := m.Service(shop.CatalogService); e1 == nil {
-					if _, e2 := m.Service(shop.CartService); e2 == nil {
+					if _, e2 := m.Service(shop.CartsService); e2 == nil {
 						break
 					}
 				}
@@ -167,7 +168,7 @@ func banner(w io.Writer, info node.DemoInfo) {
 
 Try:
   curl '%s/shop/search?q=digital+camera'
-  curl -X POST %s/shop/cart/ken -d '{"product":"digital camera nikon d3500","qty":1}'
+  curl -X POST %s/shop/cart/ken -d '{"name":"digital camera nikon d3500","qty":1}'
   curl %s/shop/cart/ken
   curl -X POST -H 'Idempotency-Key: order-1' %s/shop/checkout/ken
   curl -X PUT %s/v1/kv/greeting -d hello; curl '%s/v1/kv/greeting?consistency=strict'
