@@ -346,8 +346,10 @@ func (n *Node) retryFetch(ft *fetchState) {
 	if pc != nil {
 		v = pc
 	}
+	// The voters of the view waited for, then those of the installed one
+	// (a member removed meanwhile still holds the entries it had).
 	var next MemberID
-	for _, id := range v.Voters() {
+	for _, id := range append(v.Voters(), n.view.Voters()...) {
 		if id != n.self && !slices.Contains(ft.refused, id) && !slices.Contains(ft.silent, id) {
 			next = id
 			break

@@ -60,12 +60,6 @@ func (n *Node) tryInstall(p *View, src MemberID) {
 		v := p.Clone()
 		n.follower.pendingCommit = &v
 		n.follower.pendingSrc = src
-		if ft := n.follower.fetch; ft != nil && ft.hi == p.Cut {
-			// Already asked (tickFollower retries, then asks another
-			// voter): the record came again, from a resend or from a
-			// member answering this one's fetch with it.
-			return
-		}
 		n.logf("install waits for entries", "view", v, "held", n.elog.last(), "from", src)
 		if src != n.self {
 			n.sendFetch(src, n.elog.last(), p.Cut)
