@@ -5,17 +5,16 @@
 //
 // With no flags it starts three nodes on loopback (real TCP transport,
 // gossip, write-ahead log and bbolt in ./estuff-data), a front end on
-// 127.0.0.1:8080 serving the generic API, the shop (/shop/) and the live
-// dashboard (/dashboard/), loads the sample catalog, and prints the URLs
+// 127.0.0.1:8080 serving the generic API and the shop (/shop/), loads the sample catalog, and prints the URLs
 // and curl lines to try. A second run reuses ./estuff-data and shows the
-// same data (-fresh starts over). The dashboard's crash and bring-back
-// buttons (and POST /dashboard/demo/crash/{id}) stop and restart a node,
-// so failover can be watched. Ctrl-C stops everything.
+// same data (-fresh starts over). The demo's admin calls
+// (POST /demo/crash/{id}, /demo/restart/{id} with the admin token) stop
+// and restart a node, so failover can be watched. Ctrl-C stops everything.
 //
 // Everything here is what any program can do with the public packages:
 // the shop's services are ordinary raps.Services (examples/estuff/shop),
 // node.RunDemo runs the cluster and frontend.Config.Extra mounts the
-// shop's routes and the dashboard on the front end.
+// shop's routes on the front end.
 package main
 
 import (
@@ -32,7 +31,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/quicksilver-go/quicksilver/dashboard"
 	"github.com/quicksilver-go/quicksilver/examples/estuff/shop"
 	"github.com/quicksilver-go/quicksilver/frontend"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
@@ -96,21 +94,11 @@ func main() {
 	cfg := node.DefaultConfig()
 	cfg.Demo, cfg.Data, cfg.FrontEndHTTP, cfg.KVPartitions = 3, o.data, o.http, 4
 	cfg.Services = shop.Services()
-	var dash *dashboard.Dashboard
 	opts := node.DemoOptions{
 		PortBase: o.portBase,
 		FrontEnd: func(r chi.Router, fe *frontend.FrontEnd, ctl *node.DemoControl) {
 			r.Mount("/shop", shop.Routes(fe.Client()))
-			dc := dashboard.DefaultConfig()
-			dc.Client, dc.Members, dc.Logger = fe.Client(), fe.Members, logger
-			dc.Demo = &dashboard.DemoControls{Crash: ctl.Crash, Restart: ctl.Restart, Down: ctl.Down}
-			d, err := dashboard.New(dc)
-			if err != nil {
-				logger.Error("dashboard", "err", err)
-				return
-			}
-			dash = d
-			r.Mount("/dashboard", http.StripPrefix("/dashboard", d.Handler()))
+			r.Route("/demo", func(r chi.Router) { demoRoutes(r, ctl, "demo") })
 			r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/shop/", http.StatusFound) })
 		},
 		Started: func(ctx context.Context, fe *frontend.FrontEnd) error {
@@ -121,9 +109,6 @@ func main() {
 	if err := node.RunDemo(ctx, cfg, logger, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "estuff:", err)
 		os.Exit(1)
-	}
-	if dash != nil {
-		dash.Close()
 	}
 }
 
@@ -164,7 +149,7 @@ func banner(w io.Writer, info node.DemoInfo) {
 	fmt.Fprintf(w, `eStuff.com on Quicksilver: %d nodes and a front end; data in %s
 
   shop:       %s/shop/
-  dashboard:  %s/dashboard/
+  nodes:      %s/demo/nodes
 
 Try:
   curl '%s/shop/search?q=digital+camera'
@@ -172,8 +157,8 @@ Try:
   curl %s/shop/cart/ken
   curl -X POST -H 'Idempotency-Key: order-1' %s/shop/checkout/ken
   curl -X PUT %s/v1/kv/greeting -d hello; curl '%s/v1/kv/greeting?consistency=strict'
-  curl -X POST -H 'Authorization: Bearer %s' %s/dashboard/demo/crash/2     # then watch the dashboard
-  curl -X POST -H 'Authorization: Bearer %s' %s/dashboard/demo/restart/2
+  curl -X POST -H 'Authorization: Bearer %s' %s/demo/crash/2     # a node crashes; the shop keeps serving
+  curl -X POST -H 'Authorization: Bearer %s' %s/demo/restart/2
 
 Ctrl-C stops the cluster; a second run reuses %s.
 `, info.Nodes, info.Dir, u, u, u, u, u, u, u, u, info.AdminToken, u, info.AdminToken, u, info.Dir)

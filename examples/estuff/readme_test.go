@@ -82,11 +82,14 @@ func TestREADMEFirstCommand(t *testing.T) {
 			t.Logf("%s\n  → %s", line, firstLine(out))
 		}
 	})
-	// The second run: the same catalog and the cart the README filled.
+	// The second run: the same catalog and the order the README placed.
 	run(func(url string) {
 		body := getOK(t, url+"/shop/search?q=digital+camera")
 		if !strings.Contains(body, "digital camera") {
 			t.Fatalf("second run: search finds no digital camera: %s", firstLine(body))
+		}
+		if body := getOK(t, url+"/shop/orders/ken"); !strings.Contains(body, "order-1") {
+			t.Fatalf("second run: the README's order is gone: %s", firstLine(body))
 		}
 	})
 }
