@@ -468,3 +468,15 @@ func TestRemovedWaiterDoesNotWaitOnOneSource(t *testing.T) {
 		t.Fatalf("still %v after every voter of the view that removed it stayed silent", n.Status())
 	}
 }
+
+// Seeds that the long simulation runs (-sim.range=1-100000) found, replayed
+// on every run: 60032 (a removed learner fetching from a lingering member
+// forever) and 70062 (a first fix for it that kept a member fetching from
+// a source without the entries).
+func TestLongRunSeeds(t *testing.T) {
+	for _, seed := range []uint64{60032, 70062} {
+		if res := runSimMode(seed, "", *simSteps, false, false); len(res.Violations) > 0 {
+			t.Errorf("seed %d: %v", seed, res.Violations[0])
+		}
+	}
+}
