@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/raps/rapstest"
 )
 
@@ -31,4 +32,25 @@ func BenchmarkCheckout(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCatalogSearch measures one partition's share of a search (the
+// state machine's Query, JSON in and out) over 3000 sample products
+// split into the 8 ranges, as the demo loads them: one partition holds
+// about 375.
+func BenchmarkCatalogSearch(b *testing.B) {
+	c := NewCatalog(partitionmap.PartRef{}).(*Catalog)
+	for _, p := range SampleProducts(1, 3000) {
+		if p.Name[0] >= 'd' && p.Name[0] <= 'f' {
+			c.put(&p)
+		}
+	}
+	q := encode(catalogOp{Op: "search", Words: words("digital camera"), Limit: 20})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Query(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(c.products)), "products")
 }

@@ -78,11 +78,15 @@ type hold struct {
 type Catalog struct {
 	products map[string]*Product
 	holds    map[string]*hold
+	// terms is each product's search words, derived from products (not
+	// part of the snapshot): set where a product's text changes, so a
+	// search scores without splitting every product's text again.
+	terms map[string]*terms
 }
 
 // NewCatalog returns an empty catalog partition.
 func NewCatalog(partitionmap.PartRef) replica.StateMachine {
-	return &Catalog{products: map[string]*Product{}, holds: map[string]*hold{}}
+	return &Catalog{products: map[string]*Product{}, holds: map[string]*hold{}, terms: map[string]*terms{}}
 }
 
 func encode(v any) []byte {
@@ -111,6 +115,12 @@ func validProduct(p *Product) string {
 	return ""
 }
 
+// put stores a product and its search words.
+func (c *Catalog) put(p *Product) {
+	c.products[p.Name] = p
+	c.terms[p.Name] = termsOf(p)
+}
+
 // Apply applies one catalog update.
 func (c *Catalog) Apply(u []byte) []byte {
 	var op catalogOp
@@ -126,7 +136,7 @@ func (c *Catalog) Apply(u []byte) []byte {
 			return bad(m)
 		}
 		p := *op.Product
-		c.products[p.Name] = &p
+		c.put(&p)
 		return encode(catalogResult{Status: stOK, Product: &p})
 	case "create": // insert the absent ones: reloading sample data is a no-op
 		for i := range op.Products {
@@ -137,7 +147,7 @@ func (c *Catalog) Apply(u []byte) []byte {
 		n := 0
 		for _, p := range op.Products {
 			if _, ok := c.products[p.Name]; !ok {
-				c.products[p.Name] = &p
+				c.put(&p)
 				n++
 			}
 		}
@@ -265,7 +275,10 @@ func (c *Catalog) Restore(r io.Reader) error {
 	if s.Holds == nil {
 		s.Holds = map[string]*hold{}
 	}
-	c.products, c.holds = s.Products, s.Holds
+	c.products, c.holds, c.terms = s.Products, s.Holds, make(map[string]*terms, len(s.Products))
+	for _, p := range c.products {
+		c.terms[p.Name] = termsOf(p)
+	}
 	return nil
 }
 

@@ -43,7 +43,20 @@ type SearchResult struct {
 // the description; matching every word, and the whole phrase in the
 // name, adds more. Zero means no match.
 func score(p *Product, qs []string) int {
-	name, cat, desc := words(p.Name), words(p.Category), words(p.Description)
+	return scoreTerms(p.Name, termsOf(p), qs, strings.Join(qs, " "))
+}
+
+// terms is a product's words, split once (Catalog.terms).
+type terms struct{ name, cat, desc []string }
+
+func termsOf(p *Product) *terms {
+	return &terms{name: words(p.Name), cat: words(p.Category), desc: words(p.Description)}
+}
+
+// scoreTerms is score over a product's name and its split words; phrase
+// is the query words joined by spaces.
+func scoreTerms(pname string, t *terms, qs []string, phrase string) int {
+	name, cat, desc := t.name, t.cat, t.desc
 	total, matched := 0, 0
 	for _, q := range qs {
 		best := 0
@@ -72,7 +85,7 @@ func score(p *Product, qs []string) int {
 	if matched == len(qs) {
 		total += 2 * len(qs)
 	}
-	if len(qs) > 1 && strings.Contains(p.Name, strings.Join(qs, " ")) {
+	if len(qs) > 1 && strings.Contains(pname, phrase) {
 		total += 5
 	}
 	return total
@@ -95,8 +108,9 @@ func (c *Catalog) search(qs []string, limit int) []SearchHit {
 	if len(qs) == 0 {
 		return hits
 	}
-	for _, p := range c.products {
-		if s := score(p, qs); s > 0 {
+	phrase := strings.Join(qs, " ")
+	for name, p := range c.products {
+		if s := scoreTerms(name, c.terms[name], qs, phrase); s > 0 {
 			hits = append(hits, SearchHit{Product: *p, Score: s})
 		}
 	}
