@@ -22,7 +22,7 @@ func BenchmarkCheckout(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range b.N {
-		if _, err := AddToCart(ctx, fe, fmt.Sprintf("u%d", i), "bench widget", 1); err != nil {
+		if _, err := AddToCart(ctx, fe, fmt.Sprintf("u%d", i), "bench widget", 1, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,8 +2,11 @@ package shop
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
@@ -158,22 +161,37 @@ func GetCart(ctx context.Context, c *raps.Client, user string, level racs.Level)
 }
 
 // AddToCart adds qty of a product (which must exist) to a user's cart.
-// It is not idempotent (a retried add adds again, as a second click
-// would), but the Router's own key makes its internal retries safe.
-func AddToCart(ctx context.Context, c *raps.Client, user, name string, qty int64) (Cart, error) {
+// With a key (1..MaxOrderIDLen of ASCII letters, digits and -_.@) it is
+// idempotent: the same key, user, product and quantity add once however
+// often they are sent (a resubmitted form, a client's retry), and the
+// retry answers the cart as the first add left it. Without one, a second
+// add adds again, as a second click would; the Router's own key still
+// makes its internal retries safe.
+func AddToCart(ctx context.Context, c *raps.Client, user, name string, qty int64, key string) (Cart, error) {
 	if err := CheckUser(user); err != nil {
 		return Cart{}, err
 	}
 	if qty <= 0 || qty > MaxQty {
 		return Cart{}, fmt.Errorf("%w: quantity must be 1..%d", ErrBadInput, MaxQty)
 	}
+	if key != "" && (len(key) > MaxOrderIDLen || CheckUser(key) != nil) {
+		return Cart{}, fmt.Errorf("%w: idempotency key must be 1..%d of ASCII letters, digits and -_.@", ErrBadInput, MaxOrderIDLen)
+	}
 	p, err := GetProduct(ctx, c, name, racs.Any)
 	if err != nil {
 		return Cart{}, err
 	}
-	res, err := cartUpdate(ctx, c, cartOp{Op: "add", User: user, Name: p.Name, Qty: qty}, "")
+	idem := ""
+	if key != "" { // the key names one add: of this product, this many
+		sum := sha256.Sum256([]byte(p.Name + "\x00" + strconv.FormatInt(qty, 10)))
+		idem = "shop/" + user + "/add/" + key + "/" + hex.EncodeToString(sum[:8])
+	}
+	res, err := cartUpdate(ctx, c, cartOp{Op: "add", User: user, Name: p.Name, Qty: qty}, idem)
 	if err != nil {
 		return Cart{}, err
+	}
+	if res.Cart == nil {
+		return Cart{}, fmt.Errorf("%w: add answered no cart", errBadResult)
 	}
 	return *res.Cart, nil
 }

@@ -96,6 +96,8 @@
 //     others' only. A search that no partition answered is a 503.
 //   - Load (SampleProducts' products, or any) only inserts names that are
 //     absent, so reloading on a cluster that kept its data changes nothing.
-//   - Adds to a cart are not idempotent across the caller's own retries
-//     (a second add adds again, like a second click); removes and clears are.
+//   - Adds to a cart with an Idempotency-Key add once per key, product and
+//     quantity (the page's add forms carry one, so a resubmitted form adds
+//     once); without a key a second add adds again, like a second click.
+//     Removes and clears are idempotent as they are.
 package shop

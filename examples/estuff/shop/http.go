@@ -2,6 +2,7 @@ package shop
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,19 @@ const RequestTimeout = 5 * time.Second
 
 const maxBody = 64 << 10
 
-type server struct{ c *raps.Client }
+type server struct {
+	c     *raps.Client
+	token string // WithAdminToken's; "" leaves PUT /product open
+}
+
+// RouteOption configures Routes.
+type RouteOption func(*server)
+
+// WithAdminToken guards the catalog's write route (PUT /product/{name},
+// which sets a product's price and stock) with Authorization: Bearer
+// token; a request without it is a 401 and changes nothing. Without this
+// option the route is open, as a test or a private demo may want.
+func WithAdminToken(token string) RouteOption { return func(s *server) { s.token = token } }
 
 // Routes returns the shop's HTTP API and page over c, with paths relative
 // to where the caller mounts it: chi's r.Mount("/shop", shop.Routes(c)),
@@ -34,18 +47,21 @@ type server struct{ c *raps.Client }
 //	GET    /catalog               ?range=D-F|<n>&after=<name>&limit=<n>: a page of products
 //	GET    /catalog/ranges        the catalog's partitions and their ranges
 //	GET    /product/{name}        one product (404 unknown)
-//	PUT    /product/{name}        upsert a product (stock included)
+//	PUT    /product/{name}        upsert a product (stock included); admin token with WithAdminToken
 //	GET    /search                ?q=<words>&limit=<n>: ranked hits, partial + missing
 //	GET    /cart/{user}           the cart and its orders
-//	POST   /cart/{user}           {"name", "qty"}: add (404 unknown product)
+//	POST   /cart/{user}           {"name", "qty"}: add (404 unknown product); once per Idempotency-Key
 //	DELETE /cart/{user}           ?name=<product>: remove that line; without: clear
 //	POST   /checkout/{user}       Idempotency-Key header or {"order_id"}: place the order
 //	GET    /orders/{user}         the user's orders
 //
 // Reads take ?consistency=any|session|strict; carts, orders and products
 // default to strict (one's own last change), catalog and search to any.
-func Routes(c *raps.Client) http.Handler {
+func Routes(c *raps.Client, opts ...RouteOption) http.Handler {
 	s := &server{c: c}
+	for _, o := range opts {
+		o(s)
+	}
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, errNoRoute) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) { writeError(w, errMethod) })
@@ -67,6 +83,7 @@ func Routes(c *raps.Client) http.Handler {
 var (
 	errNoRoute = errors.New("shop: no such route")
 	errMethod  = errors.New("shop: method not allowed")
+	errAuth    = errors.New("shop: this route needs the admin token (Authorization: Bearer <token>)")
 )
 
 // apiError is every error answer's body.
@@ -91,6 +108,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, "not_found"
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, "method_not_allowed"
+	case errors.Is(err, errAuth):
+		return http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrOutOfStock):
 		return http.StatusConflict, "out_of_stock"
 	case errors.Is(err, ErrOrderFailed):
@@ -235,6 +254,10 @@ func (s *server) getProduct(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) putProduct(w http.ResponseWriter, r *http.Request) {
+	if s.token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.token)) != 1 {
+		writeError(w, errAuth)
+		return
+	}
 	var p Product
 	if err := readJSON(w, r, &p, false); err != nil {
 		writeError(w, err)
@@ -290,7 +313,7 @@ func (s *server) addCart(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := ctxOf(r)
 	defer cancel()
-	c, err := AddToCart(ctx, s.c, chi.URLParam(r, "user"), in.Name, in.Qty)
+	c, err := AddToCart(ctx, s.c, chi.URLParam(r, "user"), in.Name, in.Qty, r.Header.Get("Idempotency-Key"))
 	answer(w, c, err)
 }
 

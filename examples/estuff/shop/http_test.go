@@ -211,6 +211,46 @@ func TestShopHealthy(t *testing.T) {
 		}
 	})
 
+	t.Run("a retried cart add adds once", func(t *testing.T) {
+		s.mustOK("PUT", "product/retry%20mug", Product{PriceCents: 300, Stock: 10}, nil)
+		s.mustOK("PUT", "product/retry%20cup", Product{PriceCents: 200, Stock: 10}, nil)
+		add := func(name string, qty int, key string) Cart {
+			t.Helper()
+			var c Cart
+			hdr := map[string]string{}
+			if key != "" {
+				hdr["Idempotency-Key"] = key
+			}
+			if st, code := s.do("POST", "cart/gina", map[string]any{"name": name, "qty": qty}, hdr, &c); st != 200 {
+				t.Fatalf("add %s ×%d key %q: %d %s", name, qty, key, st, code)
+			}
+			return c
+		}
+		qtyOf := func(c Cart, name string) int64 {
+			for _, it := range c.Items {
+				if it.Name == name {
+					return it.Qty
+				}
+			}
+			return 0
+		}
+		add("retry mug", 1, "a1")
+		add("retry mug", 1, "a1")                                     // a resubmission
+		add("retry cup", 2, "a1")                                     // the same key, another product: another add
+		add("retry cup", 3, "a1")                                     // and another quantity
+		if c := add("retry mug", 1, ""); qtyOf(c, "retry mug") != 2 { // no key: adds again
+			t.Fatalf("cart %+v, want 2 mugs", c)
+		}
+		var c Cart
+		s.mustOK("GET", "cart/gina", nil, &c)
+		if qtyOf(c, "retry mug") != 2 || qtyOf(c, "retry cup") != 5 {
+			t.Fatalf("cart %+v, want 2 mugs and 5 cups", c)
+		}
+		if st, code := s.do("POST", "cart/gina", map[string]any{"name": "retry mug"}, map[string]string{"Idempotency-Key": "bad key!"}, nil); st != 400 || code != "bad_input" {
+			t.Fatalf("bad key: %d %s", st, code)
+		}
+	})
+
 	t.Run("an out-of-stock line releases the others", func(t *testing.T) {
 		s.mustOK("PUT", "product/aaa%20widget", Product{PriceCents: 100, Stock: 5}, nil)
 		s.mustOK("PUT", "product/zzz%20widget", Product{PriceCents: 100, Stock: 1}, nil)
@@ -264,7 +304,7 @@ func TestShopHealthy(t *testing.T) {
 				break
 			}
 		}
-		if want := len(s.products) + 4; seen != want { // + the products the subtests added
+		if want := len(s.products) + 6; seen != want { // + the products the subtests added
 			t.Fatalf("paged %d products, want %d", seen, want)
 		}
 	})
@@ -305,6 +345,35 @@ func TestShopHealthy(t *testing.T) {
 			if st, code := s.do(c.method, c.path, c.body, c.hdr, nil); st != c.status || code != c.code {
 				t.Errorf("%s %s: %d %s, want %d %s", c.method, c.path, st, code, c.status, c.code)
 			}
+		}
+	})
+
+	t.Run("the admin token guards catalog writes", func(t *testing.T) {
+		srv := httptest.NewServer(http.StripPrefix("/shop", Routes(s.fe, WithAdminToken("tok"))))
+		defer srv.Close()
+		put := func(auth string) int {
+			req, _ := http.NewRequest("PUT", srv.URL+"/shop/product/guarded%20lamp", strings.NewReader(`{"price_cents":1,"stock":1}`))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if st := put(""); st != 401 {
+			t.Fatalf("PUT without the token: %d, want 401", st)
+		}
+		if st := put("Bearer nope"); st != 401 {
+			t.Fatalf("PUT with a wrong token: %d, want 401", st)
+		}
+		if st, _ := s.do("GET", "product/guarded%20lamp", nil, nil, nil); st != 404 {
+			t.Fatalf("a refused PUT created the product: GET %d", st)
+		}
+		if st := put("Bearer tok"); st != 200 {
+			t.Fatalf("PUT with the token: %d, want 200", st)
 		}
 	})
 

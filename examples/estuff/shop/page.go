@@ -37,6 +37,7 @@ type pageData struct {
 	User    string
 	Cart    *Cart
 	OrderID string // a fresh id for the checkout form: resubmitting it retries the same order
+	AddID   string // a fresh key for the add forms: a resubmitted add adds once
 	Msg     string
 	Err     string
 }
@@ -48,7 +49,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := ctxOf(r)
 	defer cancel()
 	q := r.URL.Query()
-	d := pageData{Query: q.Get("q"), User: q.Get("user"), Msg: q.Get("msg"), Err: q.Get("err"), OrderID: newOrderID()}
+	d := pageData{Query: q.Get("q"), User: q.Get("user"), Msg: q.Get("msg"), Err: q.Get("err"), OrderID: newOrderID(), AddID: newOrderID()}
 	if parts, err := scatter(ctx, s.c, catalogOp{Op: "list", Limit: 4}, racs.Any); err != nil {
 		d.Err = join(d.Err, err.Error())
 	} else {
@@ -118,7 +119,7 @@ func (s *server) formAction(ctx context.Context, r *http.Request, user string) (
 		if err != nil {
 			qty = 1
 		}
-		if _, err := AddToCart(ctx, s.c, user, name, qty); err != nil {
+		if _, err := AddToCart(ctx, s.c, user, name, qty, r.PostForm.Get("add_id")); err != nil {
 			return "", err
 		}
 		return "added " + name, nil

@@ -8,7 +8,7 @@
 //	go run ./examples/estuff/shopload -clients 64 -searchers 4 -duration 20s
 //
 // It creates one bench product per catalog range with ample stock (PUT
-// /shop/product/{name}), so every checkout reserves stock on some
+// /shop/product/{name} with the admin token, -token), so every checkout reserves stock on some
 // catalog partition and commits on a carts partition. Each buyer is a
 // fresh user: add one line to the cart, then POST /checkout with a unique
 // Idempotency-Key. A checkout counts when its order is placed; failures
@@ -40,6 +40,7 @@ type options struct {
 	duration  time.Duration
 	query     string
 	run       string
+	token     string
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	fs.IntVar(&o.searchers, "searchers", 4, "concurrent searchers")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of each phase (search alone, then search under checkouts)")
 	fs.StringVar(&o.query, "q", "digital camera", "the search query")
+	fs.StringVar(&o.token, "token", "demo", "the shop's admin token, for creating the bench products")
 	fs.StringVar(&o.run, "run", "", "a tag making this run's users and orders unique (default: the start time)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,6 +113,9 @@ func (l *loader) do(method, path, body, idem string) (int, []byte, error) {
 	}
 	if idem != "" {
 		req.Header.Set("Idempotency-Key", idem)
+	}
+	if method == http.MethodPut && l.o.token != "" {
+		req.Header.Set("Authorization", "Bearer "+l.o.token)
 	}
 	resp, err := l.hc.Do(req)
 	if err != nil {
