@@ -3,6 +3,7 @@ package shop
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/quicksilver-go/quicksilver/partitionmap"
@@ -56,6 +57,8 @@ type cartResult struct {
 	Msg    string `json:"msg,omitempty"`
 	Cart   *Cart  `json:"cart,omitempty"`
 	Order  *Order `json:"order,omitempty"`
+	// Pending answers the "pending" query.
+	Pending []PendingOrder `json:"pending,omitempty"`
 }
 
 // Carts is one carts partition's state machine: users' carts and orders.
@@ -180,17 +183,43 @@ func (c *Carts) finish(cart *Cart, op cartOp) []byte {
 	return encode(cartResult{Status: stOK, Order: &cp})
 }
 
-// Query answers get (the user's cart and orders).
+// PendingOrder is an order still pending in some user's cart.
+type PendingOrder struct {
+	User  string `json:"user"`
+	Order Order  `json:"order"`
+}
+
+// maxPendingListed bounds one partition's answer to a "pending" query.
+const maxPendingListed = 1000
+
+// Query answers get (the user's cart and orders) and pending (up to
+// maxPendingListed pending orders of the partition, by user).
 func (c *Carts) Query(q []byte) ([]byte, error) {
 	var op cartOp
-	if err := json.Unmarshal(q, &op); err != nil || op.Op != "get" {
+	if err := json.Unmarshal(q, &op); err != nil || (op.Op != "get" && op.Op != "pending") {
 		return cartBad("unknown query"), nil
+	}
+	if op.Op == "pending" {
+		return encode(cartResult{Status: stOK, Pending: c.pending()}), nil
 	}
 	cart, ok := c.users[op.User]
 	if !ok {
 		cart = &Cart{User: op.User, Items: []Item{}, Orders: []Order{}}
 	}
 	return encode(cartResult{Status: stOK, Cart: cart}), nil
+}
+
+func (c *Carts) pending() []PendingOrder {
+	users := slices.Sorted(maps.Keys(c.users))
+	out := []PendingOrder{}
+	for _, u := range users {
+		for _, o := range c.users[u].Orders {
+			if o.Status == OrderPending && len(out) < maxPendingListed {
+				out = append(out, PendingOrder{User: u, Order: o})
+			}
+		}
+	}
+	return out
 }
 
 // Snapshot writes every user's cart (map keys sorted by encoding/json).

@@ -86,8 +86,10 @@
 //   - Give every checkout an order id (POST /checkout/{user} requires an
 //     Idempotency-Key header or an order_id field), and retry with the same
 //     id after an error that is not definite (503, 504): a retry resumes
-//     the order, never reserves twice. An order abandoned pending keeps
-//     its stock held; this package has no sweeper that releases them.
+//     the order, never reserves twice. An order abandoned pending holds
+//     its stock until a Sweeper (sweep.go; run one per shop) fails it as
+//     "abandoned" once it has stayed pending past the Sweeper's grace,
+//     and releases its lines.
 //   - Mount Routes under a path ending in a slash for the page (the page's
 //     links are relative): r.Mount("/shop", shop.Routes(c)) with chi, or
 //     mux.Handle("/shop/", http.StripPrefix("/shop", shop.Routes(c))).
