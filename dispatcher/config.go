@@ -64,6 +64,10 @@ type Config struct {
 	// beyond it a request is answered 503 busy with Retry-After at once.
 	// Default 1024.
 	Throttle int
+	// MaxWatchers bounds the watch streams open at once (GET
+	// /v1/services/{svc}/watch; they are not counted by Throttle); beyond
+	// it a watch is answered 503 busy. Default 4096.
+	MaxWatchers int
 	// TrustedProxies are the CIDR prefixes of proxies whose
 	// X-Forwarded-For names the client (chi's ClientIPFromXFF); empty
 	// takes the client address from the connection.
@@ -88,7 +92,7 @@ type Config struct {
 // caller sets Router (and AdminToken to enable the admin API).
 func DefaultConfig() Config {
 	return Config{MaxBody: 1 << 20, MaxKey: 4 << 10, MaxOp: 1<<20 - 1<<10, RequestTimeout: 5 * time.Second,
-		TokenWait: time.Second, Throttle: 1024}
+		TokenWait: time.Second, Throttle: 1024, MaxWatchers: 4096}
 }
 
 // maxIdempotencyKey bounds an idempotency key.
@@ -117,6 +121,8 @@ func (c *Config) Validate() error {
 		return bad("TokenWait", "must be positive and at most RequestTimeout (%v), not %v", c.RequestTimeout, c.TokenWait)
 	case c.Throttle <= 0:
 		return bad("Throttle", "must be positive, not %d", c.Throttle)
+	case c.MaxWatchers <= 0:
+		return bad("MaxWatchers", "must be positive, not %d", c.MaxWatchers)
 	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {

@@ -31,6 +31,9 @@ type Dispatcher struct {
 	log    *slog.Logger
 	router *chi.Mux
 	sem    chan struct{}
+	// watchers bounds the open watch streams (they do not take a
+	// throttle slot: each stays open for as long as its client reads).
+	watchers chan struct{}
 }
 
 // New builds a Dispatcher; cfg's zero limits and timers take
@@ -55,13 +58,17 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Throttle == 0 {
 		cfg.Throttle = d.Throttle
 	}
+	if cfg.MaxWatchers == 0 {
+		cfg.MaxWatchers = d.MaxWatchers
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	x := &Dispatcher{cfg: cfg, rt: cfg.Router, log: cfg.Logger, sem: make(chan struct{}, cfg.Throttle)}
+	x := &Dispatcher{cfg: cfg, rt: cfg.Router, log: cfg.Logger, sem: make(chan struct{}, cfg.Throttle),
+		watchers: make(chan struct{}, cfg.MaxWatchers)}
 	x.router = x.routes()
 	return x, nil
 }
@@ -119,6 +126,7 @@ func (x *Dispatcher) routes() *chi.Mux {
 	r.Post("/v1/services/{svc}/update", x.update)
 	r.Post("/v1/services/{svc}/query", x.query)
 	r.Post("/v1/services/{svc}/scatter", x.scatter)
+	r.Get("/v1/services/{svc}/watch", x.watch)
 	r.Route("/v1/kv", func(r chi.Router) {
 		r.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 			writeError(w, badRequest("bad_key", "empty key: the route is /v1/kv/{key}"))
@@ -135,6 +143,12 @@ func (x *Dispatcher) routes() *chi.Mux {
 		x.cfg.Extra(r)
 	}
 	return r
+}
+
+// isWatch: a watch stream's route (GET /v1/services/{svc}/watch).
+func isWatch(r *http.Request) bool {
+	p := r.URL.Path
+	return r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/services/") && strings.HasSuffix(p, "/watch")
 }
 
 func routePath(r *http.Request) string {
@@ -167,7 +181,7 @@ func (x *Dispatcher) recoverer(next http.Handler) http.Handler {
 // text; every error here is JSON).
 func (x *Dispatcher) throttle(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/livez" { // alive even when busy
+		if r.URL.Path == "/livez" || isWatch(r) { // alive even when busy; watches have their own bound
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -13,6 +13,7 @@
 //	POST   /v1/services/{svc}/update   {"key", "op", "idempotency_key"?} → {"result", "result_base64", "token", "partition", "view", "clone"}
 //	POST   /v1/services/{svc}/query    {"key", "query", "consistency"?, "token"?} → {"result", "result_base64", "token", "partition", "clone"}
 //	POST   /v1/services/{svc}/scatter  {"query", "consistency"?} → {"results": [{"partition", "result", "result_base64", "token", "clone"} | {"partition", "error"}], "partial"}
+//	GET    /v1/services/{svc}/watch    ?key=|?partition=, &from=TOKEN or Last-Event-ID → server-sent events (watch.go)
 //	PUT    /v1/kv/{key}                raw value; Idempotency-Key header → {"token", "partition", "view"}
 //	GET    /v1/kv/{key}?consistency=&token=   → the raw value (application/octet-stream); 404 not_found
 //	DELETE /v1/kv/{key}                → {"token", …}; 404 not_found if there was nothing (the delete was still ordered)

@@ -49,6 +49,10 @@ func Encode(op Op, key string, vals ...[]byte) []byte {
 	return b
 }
 
+// Decode reads a command Encode built (a subscriber of the kv service's
+// update stream reads each update with it).
+func Decode(b []byte) (op Op, key string, vals [][]byte, err error) { return decode(b) }
+
 func decode(b []byte) (op Op, key string, vals [][]byte, err error) {
 	if len(b) < 1 {
 		return 0, "", nil, ErrBadCommand

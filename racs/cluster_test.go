@@ -45,6 +45,8 @@ type tcluster struct {
 	fsync bool
 	// tune, if set, adjusts each host's config.
 	tune func(*racs.Config)
+	// retain is the group's GroupConfig.Retain (the update stream).
+	retain int
 	// wrap, if set, wraps a node's store when it starts (fault injection).
 	wrap func(groupcomm.NodeID, replica.Store) replica.Store
 
@@ -72,13 +74,16 @@ func coreConfig() groupcomm.Config {
 
 // newTCluster starts n hosts (inside a synctest bubble) and returns once
 // the group has been created on every one of them, durably for Disk.
-func newTCluster(t testing.TB, n int, dur racs.Durability) *tcluster {
+func newTCluster(t testing.TB, n int, dur racs.Durability, opts ...func(*tcluster)) *tcluster {
 	c := &tcluster{t: t, net: memnet.New(memnet.Config{Seed: 1, MinDelay: netDelay, MaxDelay: netDelay}), dir: t.TempDir(), dur: dur,
 		hosts: map[groupcomm.NodeID]*racs.Host{}, stores: map[groupcomm.NodeID]*replica.BoltStore{},
 		killed: map[groupcomm.NodeID]bool{}, changed: make(chan struct{})}
 	c.view = groupcomm.View{Cluster: 1, Group: 1, GroupIncarnation: 1, ID: 1}
 	for i := 1; i <= n; i++ {
 		c.view.Members = append(c.view.Members, groupcomm.Member{ID: groupcomm.MemberID{Node: groupcomm.NodeID(i), Incarnation: 1}, Role: groupcomm.Voter})
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	t.Cleanup(c.close)
 	for i := 1; i <= n; i++ {
@@ -216,7 +221,7 @@ func (c *tcluster) start(id groupcomm.NodeID, contacts []groupcomm.NodeID) *racs
 	// Create is always safe: a node with state restarts from it, one
 	// without (a memory node, a fresh disk) joins the existing group.
 	g, err := nh.AddGroup(racs.GroupConfig{Group: 1, Incarnation: 1, Durability: c.dur, StateMachine: &listSM{},
-		Bootstrap: &c.view, Create: true, Contacts: contacts})
+		Bootstrap: &c.view, Create: true, Contacts: contacts, Retain: c.retain})
 	if err != nil {
 		c.t.Fatal(err)
 	}

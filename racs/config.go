@@ -167,6 +167,11 @@ type GroupConfig struct {
 	// By default the host joins again as a new incarnation (a learner that
 	// gets a snapshot): the partition map still places the clone here.
 	DropWhenRemoved bool
+	// Retain is how many of its latest applied updates the clone keeps
+	// for subscribers (Group.Updates; at most 64 MiB of them): a
+	// subscriber further behind gets ErrCompacted and resyncs from a
+	// query's token. Zero keeps none (the group offers no stream).
+	Retain int
 	// Contacts are nodes to ask for admission when this node has no state
 	// for the group and is not in Bootstrap: it joins as a learner. With
 	// Create they are asked too whether the group exists (its clones may

@@ -105,6 +105,19 @@
 //   - A removed clone lingers as a ghost, answering with the decision,
 //     until the new view's members acknowledged it (ghost.go).
 //
+// # The update stream
+//
+// A group with GroupConfig.Retain > 0 keeps, at each clone, its last
+// Retain applied updates with their results and tokens (stream.go), and
+// Group.Updates serves them after a token, waiting for the next one when
+// there is none. Every clone applies the same updates under the same
+// tokens, so a subscriber can move between clones at any token. A
+// duplicate delivery, a retry the idempotency table answered and an
+// update refused at every clone are not in the stream. A clone that
+// restored a snapshot (a new learner, a rejoin) keeps only what it
+// applied after it; a token older than what a clone keeps is answered
+// ErrCompacted with the oldest token it can resume from.
+//
 // # Counters
 //
 // Host.Stats reports what the host did (stats.go): views installed and

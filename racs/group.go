@@ -80,6 +80,7 @@ type Group struct {
 	freshUntil   atomic.Int64 // "any" reads are fresh until then (Host.mono; freshness.go)
 	xferProgress atomic.Value
 	viewRec      atomic.Value // groupcomm.View
+	stream       ring         // the retained update stream (stream.go)
 }
 
 // future is a Submit waiting for its update's apply at this clone.

@@ -173,6 +173,7 @@ func (h *Host) AddGroup(gc GroupConfig) (*Group, error) {
 		g.cl = cl
 		h.observeStart(g, how)
 		g.applied.Store(cl.Applied().Seq)
+		g.stream.reset(cl.Applied().Seq)
 		g.viewRec.Store(cl.Core().View())
 	}
 	g.publish()

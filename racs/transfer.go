@@ -192,6 +192,7 @@ func (g *Group) installSnapshot(pos groupcomm.Viewstamp, dedup, data []byte) err
 	if obs := g.host.obs; obs != nil {
 		obs.restored(g.id, g.cl.Core().Info().Self, pos)
 	}
+	g.stream.reset(pos.Seq)
 	g.applied.Store(pos.Seq)
 	g.xferProgress.Store(TransferProgress{})
 	g.notifyApplied()

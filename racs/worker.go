@@ -394,6 +394,7 @@ func (w *worker) apply(g *Group, rd groupcomm.Ready) *replica.GroupWrite {
 		var now int64 // Host.mono, read once per Ready that completes a Submit
 		snap = g.cl.Apply(&rd, func(a clone.Applied) {
 			delivered++
+			g.record(a)
 			g.applied.Store(a.VS.Seq)
 			if obs != nil {
 				obs.delivered(g.id, self, a)

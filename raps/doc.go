@@ -62,6 +62,14 @@
 //     ErrBadKey. The admin calls (DefineService, SetClones, Drain,
 //     MoveClone, History, Admin) are the Client's too.
 //
+//   - Subscribe (subscribe.go) follows a partition's ordered stream of
+//     applied updates from any clone (each keeps the last Service.Retain,
+//     racs.Group.Updates), resumable from a token: the call is held until
+//     an update comes or a second passes (the heartbeat), and the stream
+//     moves to another clone, from its last token, when its clone fails.
+//     A subscriber behind the retention gets racs.ErrCompacted and
+//     resyncs from a Strict query's token.
+//
 //   - A process that hosts no clones — the stateless front end, or any Go
 //     program — makes its Router with NewClient (frontend.go): it joins
 //     the transport under an id of its own, learns the map by asking the

@@ -140,7 +140,7 @@ func (n *Node) startClone(m *partitionmap.Map, p *partitionmap.Partition) error 
 		dur = racs.Disk
 	}
 	gc := racs.GroupConfig{Group: gid, Incarnation: p.Incarnation, Durability: dur,
-		StateMachine: svc.New(p.Ref()), Contacts: contacts}
+		StateMachine: svc.New(p.Ref()), Contacts: contacts, Retain: svc.Retain}
 	if _, in := first.LookupNode(n.cfg.ID); in {
 		gc.Bootstrap, gc.Create = &first, true
 	}

@@ -28,6 +28,7 @@ var wireErrors = map[string]error{
 	"racs.unknown_group":   racs.ErrUnknownGroup,
 	"racs.stopped":         racs.ErrStopped,
 	"racs.key_reused":      racs.ErrKeyReused,
+	"racs.compacted":       racs.ErrCompacted,
 	"raps.not_hosted":      ErrNotHosted,
 	"raps.no_map":          ErrNoMap,
 	"raps.unknown_service": ErrUnknownService,
@@ -70,6 +71,8 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 		}
 		out, err := json.Marshal(ch)
 		return reply{data: out}, err
+	case kindSubscribe:
+		return n.serveSubscribe(ctx, req)
 	case kindUpdate, kindQuery:
 	default:
 		return reply{}, fmt.Errorf("%w: kind %d", errMalformed, req.kind)

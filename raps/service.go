@@ -30,6 +30,11 @@ type Service struct {
 	Durability partitionmap.Durability
 	// New returns the state machine of one clone of one partition.
 	New func(p partitionmap.PartRef) replica.StateMachine
+	// Retain is how many of a partition's latest updates each clone keeps
+	// for subscribers (Client.Subscribe): a subscriber further behind is
+	// told to resync (racs.ErrCompacted). Zero keeps none: the service
+	// offers no update stream.
+	Retain int
 }
 
 // mapService returns the service's entry in the partition map and its

@@ -37,6 +37,11 @@ const (
 	// than the asker's epoch, or a bound passes (watch.go): the map
 	// subscription over the transport.
 	kindWatch byte = 6
+	// kindSubscribe asks a clone for its update stream after token
+	// (racs.Group.Updates), held until an update comes or the heartbeat
+	// is due; the reply's data is the batch (subscribe.go) and its token
+	// where to resume.
+	kindSubscribe byte = 7
 )
 
 var errMalformed = errors.New("raps: malformed request")

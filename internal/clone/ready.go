@@ -28,6 +28,9 @@ type Applied struct {
 	// Result is the state machine's answer (the first answer, for a retry
 	// with an idempotency key already applied); nil for a duplicate.
 	Result []byte
+	// Replayed is set when the update's idempotency key was applied
+	// before: Result is that first answer and the state did not change.
+	Replayed bool
 	// Err is set when the update was refused identically at every clone:
 	// ErrKeyReused (its idempotency key was used before with a different
 	// update; nothing was applied) or ErrBadEnvelope.
@@ -54,7 +57,7 @@ func (c *Clone) Apply(rd *groupcomm.Ready, fn func(Applied)) *replica.GroupWrite
 		d := &rd.Deliveries[i]
 		a := Applied{Delivery: d}
 		if !d.Duplicate {
-			a.Result, a.Err = c.applyEntry(d)
+			a.Result, a.Replayed, a.Err = c.applyEntry(d)
 		}
 		c.applied = d.VS
 		c.sinceSnap++
@@ -72,26 +75,27 @@ func (c *Clone) Apply(rd *groupcomm.Ready, fn func(Applied)) *replica.GroupWrite
 
 // applyEntry applies one delivered update, honouring its idempotency key:
 // a retry with the key returns the first result; the key with a different
-// update is refused (and changes nothing).
-func (c *Clone) applyEntry(d *groupcomm.Delivery) ([]byte, error) {
+// update is refused (and changes nothing). replayed: the key's first
+// result was returned and nothing applied.
+func (c *Clone) applyEntry(d *groupcomm.Delivery) (res []byte, replayed bool, err error) {
 	key, update, err := DecodeEnvelope(d.Payload)
 	if err != nil {
-		return nil, err // every clone skips the same malformed entry
+		return nil, false, err // every clone skips the same malformed entry
 	}
 	var digest uint64
 	if key != "" {
 		digest = updateDigest(update)
 		if res, found, reused := c.idem.lookup(key, digest); reused {
-			return nil, fmt.Errorf("%w: key %q", ErrKeyReused, key)
+			return nil, false, fmt.Errorf("%w: key %q", ErrKeyReused, key)
 		} else if found {
-			return res, nil
+			return res, true, nil
 		}
 	}
-	res := c.cfg.StateMachine.Apply(update)
+	res = c.cfg.StateMachine.Apply(update)
 	if key != "" {
 		c.idem.record(key, res, d.VS.Seq, digest)
 	}
-	return res, nil
+	return res, false, nil
 }
 
 var digestTable = crc64.MakeTable(crc64.ECMA)

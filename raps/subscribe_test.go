@@ -1,0 +1,207 @@
+package raps_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/kv"
+	"github.com/quicksilver-go/quicksilver/partitionmap"
+	"github.com/quicksilver-go/quicksilver/racs"
+	"github.com/quicksilver-go/quicksilver/raps"
+	"github.com/quicksilver-go/quicksilver/raps/rapstest"
+)
+
+func streamingKV(retain int) raps.Service {
+	s := rapstest.KVService(2, 3, partitionmap.Memory)
+	s.Retain = retain
+	return s
+}
+
+// collector follows a subscription in the background and keeps what it
+// saw.
+type collector struct {
+	mu     sync.Mutex
+	ups    []string // the put values, in stream order
+	toks   []racs.Token
+	clones map[groupcomm.NodeID]bool
+	beats  int
+	err    error
+	done   chan struct{}
+}
+
+func follow(ctx context.Context, fe *raps.Client, target raps.Target, from racs.Token) *collector {
+	col := &collector{clones: map[groupcomm.NodeID]bool{}, done: make(chan struct{})}
+	go func() {
+		defer close(col.done)
+		for ev, err := range fe.Subscribe(ctx, raps.KVServiceName, target, from) {
+			col.mu.Lock()
+			switch {
+			case err != nil:
+				col.err = err
+			case ev.Heartbeat:
+				col.beats++
+			default:
+				_, _, vals, derr := kv.Decode(ev.Update)
+				if derr != nil || len(vals) != 1 {
+					col.err = fmt.Errorf("undecodable update %q: %v", ev.Update, derr)
+					break
+				}
+				col.ups = append(col.ups, string(vals[0]))
+				col.toks = append(col.toks, ev.Token)
+				col.clones[ev.Clone] = true
+			}
+			col.mu.Unlock()
+		}
+	}()
+	return col
+}
+
+func (col *collector) count() int {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	return len(col.ups)
+}
+
+// A subscriber sees every acknowledged update of its partition once, in
+// the group's order, across the crash of the clone it was attached to;
+// one that resumes from a token sees exactly what follows it; heartbeats
+// flow while the partition is quiet.
+func TestSubscribeFollowsAcrossACloneCrash(t *testing.T) {
+	c := rapstest.New(t, 3, rapstest.WithServices(streamingKV(1000)))
+	fe := c.FrontEnd(100)
+	c.WaitFrontEnd(fe, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	key := []byte("room")
+	put := func(v string) racs.Token {
+		t.Helper()
+		for {
+			res, err := fe.Update(ctx, raps.KVServiceName, key, kv.Encode(kv.OpPut, string(key), []byte(v)), raps.UpdateOptions{IdempotencyKey: "put-" + v})
+			if err == nil {
+				return res.Token
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("put %s: %v", v, err)
+			}
+		}
+	}
+	first := put("v0")
+	col := follow(ctx, fe, raps.KeyTarget(key), first)
+	var want []string
+	for i := 1; i <= 20; i++ {
+		want = append(want, fmt.Sprint("v", i))
+		put(want[len(want)-1])
+	}
+	c.WaitFor("the subscriber saw 20 updates", time.Minute, func() bool { return col.count() >= 20 })
+	col.mu.Lock()
+	var attached groupcomm.NodeID
+	for id := range col.clones {
+		attached = id
+	}
+	col.mu.Unlock()
+	c.Kill(attached)
+	for i := 21; i <= 40; i++ {
+		want = append(want, fmt.Sprint("v", i))
+		put(want[len(want)-1])
+	}
+	c.WaitFor("the subscriber saw 40 updates", time.Minute, func() bool { return col.count() >= 40 })
+	beatsBefore := func() int { col.mu.Lock(); defer col.mu.Unlock(); return col.beats }()
+	c.WaitFor("a heartbeat on the quiet stream", 30*time.Second, func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		return col.beats > beatsBefore
+	})
+	cancel()
+	<-col.done
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if col.err != nil {
+		t.Fatalf("subscription ended with %v", col.err)
+	}
+	if fmt.Sprint(col.ups) != fmt.Sprint(want) {
+		t.Fatalf("stream:\n got %v\nwant %v", col.ups, want)
+	}
+	for i := 1; i < len(col.toks); i++ {
+		if col.toks[i].Seq <= col.toks[i-1].Seq {
+			t.Fatalf("tokens not increasing at %d: %v then %v", i, col.toks[i-1], col.toks[i])
+		}
+	}
+	if len(col.clones) < 2 {
+		t.Fatalf("the stream never moved off the crashed clone %d: clones %v", attached, col.clones)
+	}
+
+	// Resuming from the token of the 30th update gives exactly the 10 after it.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	col2 := follow(ctx2, fe, raps.KeyTarget(key), col.toks[29])
+	c.WaitFor("the resumed subscriber saw 10 updates", time.Minute, func() bool { return col2.count() >= 10 })
+	cancel2()
+	<-col2.done
+	if fmt.Sprint(col2.ups) != fmt.Sprint(want[30:]) {
+		t.Fatalf("resumed stream:\n got %v\nwant %v", col2.ups, want[30:])
+	}
+}
+
+// A subscriber behind the retention gets ErrCompacted with a floor, and a
+// Strict read's token is a place to resubscribe from; a service without
+// retention offers no stream.
+func TestSubscribeBehindRetentionIsCompacted(t *testing.T) {
+	c := rapstest.New(t, 3, rapstest.WithServices(streamingKV(5)))
+	fe := c.FrontEnd(100)
+	c.WaitFrontEnd(fe, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key := []byte("k")
+	var first racs.Token
+	for i := range 12 {
+		res, err := fe.Update(ctx, raps.KVServiceName, key, kv.Encode(kv.OpPut, "k", []byte(fmt.Sprint(i))), raps.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = res.Token
+		}
+	}
+	var got error
+	for _, err := range fe.Subscribe(ctx, raps.KVServiceName, raps.KeyTarget(key), first) {
+		if err != nil {
+			got = err
+			break
+		}
+	}
+	var ce *racs.CompactedError
+	if !errors.Is(got, racs.ErrCompacted) || !errors.As(got, &ce) || ce.Floor.Seq <= first.Seq {
+		t.Fatalf("subscribing far behind: %v, want ErrCompacted with a floor after %v", got, first)
+	}
+	res, err := fe.Query(ctx, raps.KVServiceName, key, kv.Encode(kv.OpGet, "k"), racs.Strict, racs.Token{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, stop := context.WithCancel(ctx)
+	col := follow(sub, fe, raps.KeyTarget(key), res.Token)
+	if _, err := fe.Update(ctx, raps.KVServiceName, key, kv.Encode(kv.OpPut, "k", []byte("after")), raps.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor("the resynced subscriber saw the next update", time.Minute, func() bool { return col.count() >= 1 })
+	stop()
+	<-col.done
+	if col.err != nil || col.ups[0] != "after" {
+		t.Fatalf("after the resync: %v %v, want [after]", col.ups, col.err)
+	}
+	// Bad targets end the stream with a clear error.
+	for _, err := range fe.Subscribe(ctx, "nope", raps.KeyTarget(key), racs.Token{}) {
+		if !errors.Is(err, raps.ErrUnknownService) {
+			t.Fatalf("unknown service: %v", err)
+		}
+	}
+	for _, err := range fe.Subscribe(ctx, raps.KVServiceName, raps.PartitionTarget(99), racs.Token{}) {
+		if !errors.Is(err, raps.ErrBadKey) {
+			t.Fatalf("unknown partition: %v", err)
+		}
+	}
+}
