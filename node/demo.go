@@ -88,6 +88,25 @@ func (c *DemoControl) Down() []uint64 {
 	return ids
 }
 
+// GroupStatus returns each running node's GroupStatus, by node id; a
+// crashed node is absent. The nodes are listed under the lock and asked
+// outside it, so a slow restart does not hold up a dashboard's sample.
+func (c *DemoControl) GroupStatus() map[uint64][]GroupStatus {
+	c.mu.Lock()
+	running := map[uint64]*Node{}
+	for id, nd := range c.nodes {
+		if nd != nil {
+			running[id] = nd
+		}
+	}
+	c.mu.Unlock()
+	out := make(map[uint64][]GroupStatus, len(running))
+	for id, nd := range running {
+		out[id] = nd.GroupStatus()
+	}
+	return out
+}
+
 // Crash stops node id abruptly.
 func (c *DemoControl) Crash(id uint64) error {
 	c.mu.Lock()
