@@ -2,6 +2,7 @@ package raps
 
 import (
 	"errors"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -58,10 +59,8 @@ func (h LatencyHistogram) Quantile(q float64) time.Duration {
 	if n == 0 {
 		return 0
 	}
-	rank := uint64(q * float64(n))
-	if rank == 0 {
-		rank = 1
-	}
+	rank := max(uint64(math.Ceil(q*float64(n))), 1) // the rank-th smallest call
+
 	var seen uint64
 	for i, v := range h {
 		seen += v
