@@ -56,7 +56,7 @@ function render(s) {
   body("grid", s.grid.map(g => el("tr", { "data-group": g.group, "data-view": g.view, "data-state": g.state },
     el("td", {}, g.partition), el("td", {}, g.range), el("td", {}, g.group), el("td", {}, g.view),
     el("td", {}, seqNode(g.sequencer)), el("td", {}, g.state), el("td", {}, g.load >= 0 ? g.load.toFixed(1) : ""),
-    ...g.cells.map(c => el("td", { class: "cell " + c.role + (c.reported ? "" : " silent"),
+    ...g.cells.map(c => el("td", { class: "cell " + c.role + (c.reported ? "" : " silent"), "data-node": c.node,
       title: c.reported ? c.status + " view " + c.view + " applied " + c.applied : "no report from node " + c.node },
       "node " + c.node + (c.sequencer ? " ★" : "") + (c.reported && c.status !== "NORMAL" ? " " + c.status : ""))))));
   body("moves", s.moves.map(m => el("tr", {},

@@ -181,11 +181,14 @@ func roleName(r partitionmap.Role) string {
 // slots of a hash service.
 func rangeOf(p *partitionmap.Partition) string {
 	if p.Start != nil || p.End != nil {
-		end := string(p.End)
+		start, end := string(p.Start), string(p.End)
+		if start == "" {
+			start = "−∞"
+		}
 		if end == "" {
 			end = "∞"
 		}
-		return fmt.Sprintf("[%s, %s)", strings.ToValidUTF8(string(p.Start), "?"), strings.ToValidUTF8(end, "?"))
+		return fmt.Sprintf("[%s, %s)", strings.ToValidUTF8(start, "?"), strings.ToValidUTF8(end, "?"))
 	}
 	return fmt.Sprintf("slots %d–%d", p.SlotLo, p.SlotHi)
 }

@@ -209,3 +209,22 @@ func TestHubSkipsForASlowReader(t *testing.T) {
 		t.Error("close left a stream open")
 	}
 }
+
+func TestCauseWording(t *testing.T) {
+	down := func(id uint64) bool { return id == 2 }
+	for _, c := range []struct {
+		prev, cur groupObs
+		want      string
+	}{
+		{groupObs{members: []uint64{1, 2, 3}, sequencer: "2.1"}, groupObs{members: []uint64{1, 3}, sequencer: "1.1"},
+			"node 2 down; sequencer change node 2 → node 1"},
+		{groupObs{members: []uint64{1, 3, 4}, sequencer: "1.1"}, groupObs{members: []uint64{1, 3}, sequencer: "1.1"}, "node 4 left"},
+		{groupObs{members: []uint64{1, 3}, sequencer: "3.1"}, groupObs{members: []uint64{1, 3}, sequencer: "3.2"},
+			"sequencer 3.1 → 3.2 (restarted)"},
+		{groupObs{members: []uint64{1}, sequencer: "1.1"}, groupObs{members: []uint64{1}, sequencer: "1.1"}, "same members"},
+	} {
+		if got := cause(c.prev, c.cur, down); got != c.want {
+			t.Errorf("cause(%v, %v) = %q, want %q", c.prev, c.cur, got, c.want)
+		}
+	}
+}

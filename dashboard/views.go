@@ -102,8 +102,11 @@ func cause(prev, cur groupObs, down func(uint64) bool) string {
 			parts = append(parts, fmt.Sprintf("node %d joined", m))
 		}
 	}
-	if prev.sequencer != cur.sequencer {
+	switch {
+	case seqNode(prev.sequencer) != seqNode(cur.sequencer):
 		parts = append(parts, fmt.Sprintf("sequencer change %s → %s", seqNode(prev.sequencer), seqNode(cur.sequencer)))
+	case prev.sequencer != cur.sequencer: // the same node, a new incarnation: it restarted
+		parts = append(parts, fmt.Sprintf("sequencer %s → %s (restarted)", prev.sequencer, cur.sequencer))
 	}
 	if len(parts) == 0 {
 		return "same members"
