@@ -81,12 +81,6 @@ func (h *hub) latest() []byte {
 	return h.last
 }
 
-func (h *hub) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.clients)
-}
-
 // close ends every stream.
 func (h *hub) close() {
 	h.mu.Lock()

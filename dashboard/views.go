@@ -38,6 +38,9 @@ func observe(reports []GroupView) groupObs {
 	}
 	o.view, o.sequencer = newest.View, newest.Sequencer
 	o.members = slices.Sorted(slices.Values(newest.Members))
+	if len(o.members) == 0 {
+		return o // no view installed yet (a clone still joining): neither serving nor settled
+	}
 	o.serving = true
 	for _, r := range reports {
 		if r.Role == "voter" && slices.Contains(o.members, r.Node) && (r.View != o.view || r.Status != "NORMAL") {
