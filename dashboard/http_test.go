@@ -190,3 +190,38 @@ func TestDemoButtonsNeedTheHeader(t *testing.T) {
 		t.Errorf("with the header: %d, crashed %d", code, crashed.Load())
 	}
 }
+
+// An idle stream gets keep-alive comments; Close ends it.
+func TestKeepAliveAndClose(t *testing.T) {
+	cfg := dashboard.DefaultConfig()
+	cfg.Members = func() []dispatcher.Member { return nil }
+	cfg.Map = func() *partitionmap.Map { return nil }
+	cfg.Interval, cfg.KeepAlive = time.Hour, 20*time.Millisecond // one sample (New's), then idle
+	d, err := dashboard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var sawSnapshot, sawKeepAlive bool
+	for sc.Scan() && !(sawSnapshot && sawKeepAlive) {
+		sawSnapshot = sawSnapshot || sc.Text() == "event: snapshot"
+		sawKeepAlive = sawKeepAlive || sc.Text() == ": keep-alive"
+	}
+	if !sawSnapshot || !sawKeepAlive {
+		t.Fatalf("snapshot %v, keep-alive %v: %v", sawSnapshot, sawKeepAlive, sc.Err())
+	}
+	d.Close()
+	for sc.Scan() { // the stream ends
+	}
+	if res, err := http.Get(srv.URL + "/events"); err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("after Close: %v %v", res, err)
+	}
+}
