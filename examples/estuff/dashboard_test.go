@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ func browser() string {
 type pageState struct {
 	Nodes   int        `json:"nodes"`
 	Down    []string   `json:"down"`
+	Alive   []string   `json:"alive"`
 	Grid    []gridView `json:"grid"`
 	Changes []string   `json:"changes"`
 }
@@ -48,6 +50,7 @@ type gridView struct {
 const readPage = `(() => ({
   nodes: document.querySelectorAll('#members tbody tr[data-role="node"]').length,
   down: [...document.querySelectorAll('#members tbody tr[data-down="true"]')].map(r => r.dataset.node),
+  alive: [...document.querySelectorAll('#members tbody tr[data-state="alive"]')].map(r => r.dataset.node),
   grid: [...document.querySelectorAll('#grid tbody tr')].map(r => ({group: r.dataset.group, view: r.dataset.view,
     state: r.dataset.state, nodes: [...r.querySelectorAll('td.cell')].map(c => c.dataset.node)})),
   changes: [...document.querySelectorAll('#views tbody tr')].map(r => r.textContent),
@@ -57,7 +60,7 @@ const readPage = `(() => ({
 // process, opens /dashboard/ in headless Chromium, checks the members and
 // the grid, crashes node 2 with the demo's admin call and checks, without
 // a reload, that the page shows it down and the views of its groups
-// changing. The screenshot is kept in the test's artifact directory
+// changing, then restarts it with the page's own button. The screenshot is kept in the test's artifact directory
 // (go test -artifacts), or in $QS_ARTIFACTS.
 func TestDashboardInChromium(t *testing.T) {
 	if testing.Short() {
@@ -188,4 +191,17 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
+
+	// The page's own restart button (a POST with the dashboard's header)
+	// brings node 2 back.
+	clicked, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => {
+	  const b = document.querySelector('#members button[data-action="restart"][data-node="2"]');
+	  if (b) b.click();
+	  return !!b; })()`))
+	if err != nil || !clicked {
+		t.Fatalf("clicking node 2's restart button: %v (found %v)", err, clicked)
+	}
+	poll("node 2 restarted and alive", func(s pageState) bool {
+		return len(s.Down) == 0 && slices.Contains(s.Alive, "2")
+	})
 }
