@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,32 +61,55 @@ type DemoControl struct {
 	nodes map[uint64]*Node
 	slot  map[uint64]*swapHandler
 	log   *slog.Logger
+	// published is a copy of nodes (nil: down), replaced under mu after
+	// every change (publish) and read without it, so that Nodes, Down and
+	// GroupStatus do not wait for a restart, which holds mu while the node
+	// starts: a dashboard samples them every second.
+	published atomic.Pointer[map[uint64]*Node]
+}
+
+// publish copies c.nodes; c.mu is held.
+func (c *DemoControl) publish() {
+	m := maps.Clone(c.nodes)
+	c.published.Store(&m)
+}
+
+func (c *DemoControl) snapshot() map[uint64]*Node {
+	if p := c.published.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Nodes lists the demo's node ids.
 func (c *DemoControl) Nodes() []uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var ids []uint64
-	for id := range c.cfgs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(c.snapshot()))
 }
 
 // Down lists the nodes crashed and not restarted.
 func (c *DemoControl) Down() []uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var ids []uint64
-	for id := range c.cfgs {
-		if c.nodes[id] == nil {
+	for id, nd := range c.snapshot() {
+		if nd == nil {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// GroupStatus returns each running node's GroupStatus, by node id; a
+// crashed node is absent. It does not take the control's lock, so a slow
+// restart does not hold up a dashboard's sample (the node restarting
+// appears once it runs).
+func (c *DemoControl) GroupStatus() map[uint64][]GroupStatus {
+	out := map[uint64][]GroupStatus{}
+	for id, nd := range c.snapshot() {
+		if nd != nil {
+			out[id] = nd.GroupStatus()
+		}
+	}
+	return out
 }
 
 // Crash stops node id abruptly.
@@ -100,8 +124,9 @@ func (c *DemoControl) Crash(id uint64) error {
 		return fmt.Errorf("%w: node %d is already down", ErrDemo, id)
 	}
 	c.slot[id].set(nil)
-	nd.crash()
 	c.nodes[id] = nil
+	c.publish() // before the crash: a sample no longer asks the node
+	nd.crash()
 	c.log.Warn("demo: crashed a node", "node", id)
 	return nil
 }
@@ -128,6 +153,7 @@ func (c *DemoControl) Restart(id uint64) error {
 	}
 	go nd.WatchReady()
 	c.nodes[id] = nd
+	c.publish()
 	c.slot[id].set(h)
 	c.log.Info("demo: restarted a node", "node", id)
 	return nil
@@ -142,6 +168,7 @@ func (c *DemoControl) closeAll() {
 			c.nodes[id] = nil
 		}
 	}
+	c.publish()
 }
 
 // swapHandler serves a node's API while it runs, 503 while it is down.
@@ -228,6 +255,7 @@ func RunDemo(ctx context.Context, base Config, logger *slog.Logger, opts DemoOpt
 		slot.set(h)
 		ctl.mu.Lock()
 		ctl.cfgs[c.ID], ctl.nodes[c.ID], ctl.slot[c.ID] = c, nd, slot
+		ctl.publish()
 		ctl.mu.Unlock()
 		srv := ops.NewServer(slot)
 		ops.Serve(srv, lns.API)

@@ -110,8 +110,9 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	w.Write(out[1:])
 }
 
-// groupStatus is one group's line in /status.
-type groupStatus struct {
+// GroupStatus is one hosted group as this node's clone sees it: a line
+// of /status, and what a dashboard samples.
+type GroupStatus struct {
 	Group     uint64 `json:"group"`
 	Status    string `json:"status"`
 	View      uint64 `json:"view"`
@@ -123,6 +124,8 @@ type groupStatus struct {
 	// WaitingFor: the voters a view change here still waits for (after a
 	// total outage: who must come back).
 	WaitingFor []string `json:"waiting_for,omitempty"`
+	// ViewMembers: the nodes of the installed view, in rank order.
+	ViewMembers []uint64 `json:"view_members,omitempty"`
 }
 
 // groupIDs: the hosted groups (what the map placed here, the management
@@ -138,21 +141,31 @@ func (n *Node) groupIDs() []replica.GroupID {
 	return ids
 }
 
-func (n *Node) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	var out []groupStatus
+// GroupStatus lists the groups this node hosts, each as its clone sees
+// it now.
+func (n *Node) GroupStatus() []GroupStatus {
+	var out []GroupStatus
 	for _, i := range n.groupIDs() {
 		g, err := n.host.Group(i)
 		if err != nil {
 			continue
 		}
 		in := g.Info()
-		st := groupStatus{Group: uint64(i), Status: in.Status.String(), View: in.View, Role: in.Role.String(),
+		st := GroupStatus{Group: uint64(i), Status: in.Status.String(), View: in.View, Role: in.Role.String(),
 			Sequencer: in.Sequencer.String(), Self: in.Self.String(), Applied: g.Applied().Seq, Restoring: in.Restoring}
 		for _, w := range in.WaitingFor {
 			st.WaitingFor = append(st.WaitingFor, w.String())
 		}
+		for _, m := range g.View().Members {
+			st.ViewMembers = append(st.ViewMembers, uint64(m.ID.Node))
+		}
 		out = append(out, st)
 	}
+	return out
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	out := n.GroupStatus()
 	resp := map[string]any{"node": n.cfg.ID, "groups": out, "members": n.memberList()}
 	if n.raps != nil {
 		if m := n.raps.Map(); m != nil {

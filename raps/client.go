@@ -44,6 +44,7 @@ type Client struct {
 	clock          func() time.Time // admin command times
 	pick           picker
 	pos            positions // clones' last known applied positions
+	stats          callStats // per-service counters (stats.go)
 	// closer stops a client made by NewClient (nil for a Node's).
 	closer func()
 }
@@ -113,7 +114,13 @@ type Result struct {
 const maxAttempts = 8
 
 // Update applies op to the partition of key in service.
-func (c *Client) Update(ctx context.Context, service string, key, op []byte, opts UpdateOptions) (Result, error) {
+func (c *Client) Update(ctx context.Context, service string, key, op []byte, opts UpdateOptions) (res Result, err error) {
+	start := time.Now()
+	defer func() { c.stats.record(service, callUpdate, time.Since(start), err, false) }()
+	return c.update(ctx, service, key, op, opts)
+}
+
+func (c *Client) update(ctx context.Context, service string, key, op []byte, opts UpdateOptions) (Result, error) {
 	idem := opts.IdempotencyKey
 	if idem == "" {
 		idem = c.newKey()
@@ -186,7 +193,9 @@ func (c *Client) pause(ctx context.Context, attempt int) bool {
 
 // Query reads the partition of key at the level asked; token is the
 // freshness token of a session read (zero otherwise).
-func (c *Client) Query(ctx context.Context, service string, key, q []byte, level racs.Level, token racs.Token) (Result, error) {
+func (c *Client) Query(ctx context.Context, service string, key, q []byte, level racs.Level, token racs.Token) (res Result, err error) {
+	start := time.Now()
+	defer func() { c.stats.record(service, callQuery, time.Since(start), err, false) }()
 	p, err := c.locate(service, key)
 	if err != nil {
 		return Result{}, err
@@ -225,6 +234,8 @@ type PartResult struct {
 // Scatter queries every partition of service in parallel, within ctx;
 // partial is set when some partition did not answer (its Err says why).
 func (c *Client) Scatter(ctx context.Context, service string, q []byte, level racs.Level) (out []PartResult, partial bool, err error) {
+	start := time.Now()
+	defer func() { c.stats.record(service, callScatter, time.Since(start), err, partial) }()
 	m := c.env.Map()
 	if m == nil {
 		return nil, false, ErrNoMap

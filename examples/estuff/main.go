@@ -5,11 +5,13 @@
 //
 // With no flags it starts three nodes on loopback (real TCP transport,
 // gossip, write-ahead log and bbolt in ./estuff-data), a front end on
-// 127.0.0.1:8080 serving the generic API and the shop (/shop/), loads the sample catalog, and prints the URLs
+// 127.0.0.1:8080 serving the generic API, the shop (/shop/) and the live
+// dashboard (/dashboard/), loads the sample catalog, and prints the URLs
 // and curl lines to try. A second run reuses ./estuff-data and shows the
 // same data (-fresh starts over). The demo's admin calls
 // (POST /demo/crash/{id}, /demo/restart/{id} with the admin token) stop
-// and restart a node, so failover can be watched. Ctrl-C stops everything.
+// and restart a node, so failover can be watched on the dashboard (whose
+// crash and restart buttons do the same). Ctrl-C stops everything.
 //
 // Everything here is what any program can do with the public packages:
 // the shop's services are ordinary raps.Services (examples/estuff/shop),
@@ -31,6 +33,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/quicksilver-go/quicksilver/dashboard"
 	"github.com/quicksilver-go/quicksilver/examples/estuff/shop"
 	"github.com/quicksilver-go/quicksilver/frontend"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
@@ -91,14 +94,42 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	opts, closeDash := demoOptions(ctx, o)
+	defer closeDash()
+	if err := node.RunDemo(ctx, demoConfig(o), logger, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "estuff:", err)
+		os.Exit(1)
+	}
+}
+
+// demoConfig is the cluster: three nodes with the kv service and the
+// shop's.
+func demoConfig(o options) node.Config {
 	cfg := node.DefaultConfig()
 	cfg.Demo, cfg.Data, cfg.FrontEndHTTP, cfg.KVPartitions = 3, o.data, o.http, 4
 	cfg.Services = shop.Services()
+	return cfg
+}
+
+// demoOptions mounts the shop, the demo's calls and the dashboard on the
+// front end; the func returned closes the dashboard (also done when ctx
+// ends, so that its event streams do not hold up the servers' shutdown).
+func demoOptions(ctx context.Context, o options) (node.DemoOptions, func()) {
+	var dash *dashboard.Dashboard
 	opts := node.DemoOptions{
 		PortBase: o.portBase,
 		FrontEnd: func(r chi.Router, fe *frontend.FrontEnd, ctl *node.DemoControl) {
 			r.Mount("/shop", shop.Routes(fe.Client()))
 			r.Route("/demo", func(r chi.Router) { demoRoutes(r, ctl, "demo") })
+			dc := dashboard.DefaultConfig()
+			dc.UseFrontEnd(fe)
+			dc.UseDemo(ctl)
+			var err error
+			if dash, err = dashboard.New(dc); err != nil {
+				panic(err) // the config above is fixed: a failure is a bug here
+			}
+			context.AfterFunc(ctx, dash.Close)
+			r.Mount("/dashboard", http.StripPrefix("/dashboard", dash.Handler()))
 			r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/shop/", http.StatusFound) })
 		},
 		Started: func(ctx context.Context, fe *frontend.FrontEnd) error {
@@ -106,9 +137,10 @@ func main() {
 		},
 		Banner: banner,
 	}
-	if err := node.RunDemo(ctx, cfg, logger, opts); err != nil {
-		fmt.Fprintln(os.Stderr, "estuff:", err)
-		os.Exit(1)
+	return opts, func() {
+		if dash != nil {
+			dash.Close()
+		}
 	}
 }
 
@@ -149,6 +181,7 @@ func banner(w io.Writer, info node.DemoInfo) {
 	fmt.Fprintf(w, `eStuff.com on Quicksilver: %d nodes and a front end; data in %s
 
   shop:       %s/shop/
+  dashboard:  %s/dashboard/
   nodes:      %s/demo/nodes
 
 Try:
@@ -161,5 +194,5 @@ Try:
   curl -X POST -H 'Authorization: Bearer %s' %s/demo/restart/2
 
 Ctrl-C stops the cluster; a second run reuses %s.
-`, info.Nodes, info.Dir, u, u, u, u, u, u, u, u, info.AdminToken, u, info.AdminToken, u, info.Dir)
+`, info.Nodes, info.Dir, u, u, u, u, u, u, u, u, u, info.AdminToken, u, info.AdminToken, u, info.Dir)
 }
