@@ -119,7 +119,7 @@ func demoOptions(ctx context.Context, o options) (node.DemoOptions, func()) {
 	opts := node.DemoOptions{
 		PortBase: o.portBase,
 		FrontEnd: func(r chi.Router, fe *frontend.FrontEnd, ctl *node.DemoControl) {
-			r.Mount("/shop", shop.Routes(fe.Client()))
+			r.Mount("/shop", shop.Routes(fe.Client(), shop.WithAdminToken("demo"))) // PUT /shop/product needs it
 			r.Route("/demo", func(r chi.Router) { demoRoutes(r, ctl, "demo") })
 			dc := dashboard.DefaultConfig()
 			dc.UseFrontEnd(fe)
@@ -132,8 +132,13 @@ func demoOptions(ctx context.Context, o options) (node.DemoOptions, func()) {
 			r.Mount("/dashboard", http.StripPrefix("/dashboard", dash.Handler()))
 			r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/shop/", http.StatusFound) })
 		},
-		Started: func(ctx context.Context, fe *frontend.FrontEnd) error {
-			return load(ctx, fe, o)
+		Started: func(sctx context.Context, fe *frontend.FrontEnd) error {
+			if err := load(sctx, fe, o); err != nil {
+				return err
+			}
+			// Orders a buyer abandoned pending give their stock back after 2 minutes.
+			go shop.NewSweeper(fe.Client(), 2*time.Minute, nil).Run(ctx, 30*time.Second)
+			return nil
 		},
 		Banner: banner,
 	}
