@@ -120,7 +120,7 @@ func demoOptions(ctx context.Context, o options) (node.DemoOptions, func()) {
 		PortBase: o.portBase,
 		FrontEnd: func(r chi.Router, fe *frontend.FrontEnd, ctl *node.DemoControl) {
 			r.Mount("/shop", shop.Routes(fe.Client(), shop.WithAdminToken("demo"))) // PUT /shop/product needs it
-			r.Route("/demo", func(r chi.Router) { demoRoutes(r, ctl, "demo") })
+			r.Route("/demo", func(r chi.Router) { node.DemoRoutes(r, ctl, "demo") })
 			dc := dashboard.DefaultConfig()
 			dc.UseFrontEnd(fe)
 			dc.UseDemo(ctl)

@@ -28,7 +28,10 @@ import (
 //	GET  /rooms/{room}/events      ?from=TOKEN or Last-Event-ID: server-sent events
 //	                               "message" (a Message, its token as id), "heartbeat", "error"
 func Routes(ctx context.Context, c *raps.Client) http.Handler {
-	s := &server{c: c, hub: newHub(ctx, c)}
+	return (&server{c: c, hub: newHub(ctx, c)}).routes()
+}
+
+func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/", s.page)
 	r.Get("/rooms/{room}", s.history)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 
+	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
 )
@@ -30,6 +31,7 @@ type Event struct {
 	Token racs.Token
 	Msg   *Message
 	Err   error
+	clone groupcomm.NodeID
 }
 
 type hub struct {
@@ -44,9 +46,10 @@ type stream struct {
 	part   int
 	cancel context.CancelFunc
 	pages  map[*page]bool
-	ring   []Event    // the partition's last events (messages of every room), oldest first
-	floor  racs.Token // events after floor are all in ring
-	pos    racs.Token // where the upstream is
+	ring   []Event          // the partition's last events (messages of every room), oldest first
+	floor  racs.Token       // events after floor are all in ring
+	pos    racs.Token       // where the upstream is
+	clone  groupcomm.NodeID // the clone the upstream last heard from
 }
 
 // The hub's fields are guarded by mu; run's goroutine is the only writer
@@ -123,7 +126,7 @@ func (h *hub) run(ctx context.Context, s *stream, from racs.Token) {
 			h.end(s, err)
 			return
 		}
-		e := Event{Token: ev.Token}
+		e := Event{Token: ev.Token, clone: ev.Clone}
 		if !ev.Heartbeat {
 			var m Message
 			if json.Unmarshal(ev.Update, &m) == nil && string(ev.Result) == "ok" {
@@ -139,7 +142,7 @@ func (h *hub) run(ctx context.Context, s *stream, from racs.Token) {
 func (h *hub) advance(s *stream, e Event, beat bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s.pos = e.Token
+	s.pos, s.clone = e.Token, e.clone
 	if e.Msg != nil {
 		s.ring = append(s.ring, e)
 		if len(s.ring) > ringSize {

@@ -1,20 +1,19 @@
-package main
+package node
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
-
-	"github.com/quicksilver-go/quicksilver/node"
 )
 
-// demoRoutes are the demo's admin calls: list the nodes and which are
-// down, crash one, bring it back. They need the admin token: even a demo
-// should not let any page visitor stop nodes.
-func demoRoutes(r chi.Router, ctl *node.DemoControl, token string) {
+// DemoRoutes mounts the demo's admin calls on r (a program mounts them
+// under /demo): GET /nodes lists the nodes and which are down, POST
+// /crash/{id} crashes one, POST /restart/{id} brings it back. The POSTs
+// need Authorization: Bearer token: even a demo should not let any page
+// visitor stop nodes.
+func DemoRoutes(r chi.Router, ctl *DemoControl, token string) {
 	r.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet && r.Header.Get("Authorization") != "Bearer "+token {
@@ -36,7 +35,7 @@ func demoRoutes(r chi.Router, ctl *node.DemoControl, token string) {
 			}
 			if err := f(id); err != nil {
 				status := http.StatusInternalServerError
-				if errors.Is(err, node.ErrDemo) {
+				if errors.Is(err, ErrDemo) {
 					status = http.StatusConflict
 				}
 				writeJSON(w, status, map[string]string{"error": err.Error()})
@@ -47,10 +46,4 @@ func demoRoutes(r chi.Router, ctl *node.DemoControl, token string) {
 	}
 	r.Post("/crash/{id}", do(ctl.Crash))
 	r.Post("/restart/{id}", do(ctl.Restart))
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }
