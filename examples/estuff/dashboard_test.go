@@ -5,8 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -14,22 +12,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/quicksilver-go/quicksilver/internal/browsertest"
 	"github.com/quicksilver-go/quicksilver/node"
 )
-
-// browser finds a Chromium or Chrome binary: $QS_CHROME, else the usual
-// names on PATH (Debian's chromium package installs /usr/bin/chromium).
-func browser() string {
-	if p := os.Getenv("QS_CHROME"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // pageState is what the test reads of the live page.
 type pageState struct {
@@ -66,9 +51,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo cluster and a browser (-short)")
 	}
-	exe := browser()
+	exe := browsertest.Find()
 	if exe == "" {
-		t.Skip("no chromium or chrome binary found (apt-get install chromium, or set QS_CHROME)")
+		t.Skip(browsertest.SkipReason)
 	}
 	o := options{data: filepath.Join(t.TempDir(), "data"), http: freeAddr(t), products: 50, seed: 1, portBase: freePortBase(t)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -179,17 +164,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	dir := os.Getenv("QS_ARTIFACTS")
-	if dir == "" {
-		dir = t.ArtifactDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "dashboard-after-crash.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := browsertest.Artifact(t, "dashboard-after-crash.png", shot)
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
 
 	// The page's own restart button (a POST with the dashboard's header)
