@@ -21,6 +21,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
+	"github.com/quicksilver-go/quicksilver/raps/fanout"
 )
 
 // Dispatcher is the HTTP front of a raps Router: the generic service
@@ -34,6 +35,7 @@ type Dispatcher struct {
 	// watchers bounds the open watch streams (they do not take a
 	// throttle slot: each stays open for as long as its client reads).
 	watchers chan struct{}
+	hub      *fanout.Hub // the watches' shared upstreams
 }
 
 // New builds a Dispatcher; cfg's zero limits and timers take
@@ -68,7 +70,8 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	x := &Dispatcher{cfg: cfg, rt: cfg.Router, log: cfg.Logger, sem: make(chan struct{}, cfg.Throttle),
-		watchers: make(chan struct{}, cfg.MaxWatchers)}
+		watchers: make(chan struct{}, cfg.MaxWatchers),
+		hub:      fanout.New(context.Background(), cfg.Router, fanout.DefaultOptions())}
 	x.router = x.routes()
 	return x, nil
 }

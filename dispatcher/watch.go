@@ -13,6 +13,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
+	"github.com/quicksilver-go/quicksilver/raps/fanout"
 )
 
 // GET /v1/services/{svc}/watch?key=K | ?partition=N [&from=TOKEN]
@@ -62,7 +63,7 @@ func (x *Dispatcher) watch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err.(*apiError))
 		return
 	}
-	target, p, err := x.watchTarget(r, svc)
+	p, err := x.watchPartition(r, svc)
 	if err != nil {
 		x.fail(w, r, err, read)
 		return
@@ -112,8 +113,23 @@ func (x *Dispatcher) watch(w http.ResponseWriter, r *http.Request) {
 	if rc.Flush() != nil {
 		return
 	}
-	for ev, err := range x.rt.Subscribe(r.Context(), svc, target, tok.tok) {
-		if err != nil {
+	// Every watch of a partition on this front end shares one upstream
+	// (raps/fanout); a watch that falls behind is dropped and its
+	// EventSource resumes from its Last-Event-ID.
+	evs, stop := x.hub.Watch(svc, p.ID, tok.tok, nil)
+	defer stop()
+	for {
+		var ev fanout.Event
+		var open bool
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, open = <-evs:
+		}
+		if !open {
+			return
+		}
+		if err := ev.Err; err != nil {
 			e := classify(err, read)
 			body := map[string]any{"error": map[string]string{"code": e.code, "message": e.msg}}
 			if ce, ok := errors.AsType[*racs.CompactedError](err); ok {
@@ -141,44 +157,44 @@ func (x *Dispatcher) watch(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// watchTarget reads ?key= or ?partition= (exactly one) and finds the
+// watchPartition reads ?key= or ?partition= (exactly one) and finds the
 // partition in the Router's map.
-func (x *Dispatcher) watchTarget(r *http.Request, svc string) (raps.Target, *partitionmap.Partition, error) {
+func (x *Dispatcher) watchPartition(r *http.Request, svc string) (*partitionmap.Partition, error) {
 	q := r.URL.Query()
 	key, hasKey := q.Get("key"), q.Has("key")
 	ps, hasPart := q.Get("partition"), q.Has("partition")
 	if hasKey == hasPart {
-		return raps.Target{}, nil, badRequest("bad_target", "give exactly one of ?key= and ?partition=")
+		return nil, badRequest("bad_target", "give exactly one of ?key= and ?partition=")
 	}
 	m := x.rt.Map()
 	if m == nil {
-		return raps.Target{}, nil, raps.ErrNoMap
+		return nil, raps.ErrNoMap
 	}
 	if hasKey {
 		if key == "" || len(key) > x.cfg.MaxKey {
-			return raps.Target{}, nil, badRequest("bad_key", "key of %d bytes: keys have 1 to %d bytes", len(key), x.cfg.MaxKey)
+			return nil, badRequest("bad_key", "key of %d bytes: keys have 1 to %d bytes", len(key), x.cfg.MaxKey)
 		}
 		p, err := m.Locate(svc, []byte(key))
 		if errors.Is(err, partitionmap.ErrUnknownService) {
-			return raps.Target{}, nil, fmt.Errorf("%w: %q", raps.ErrUnknownService, svc)
+			return nil, fmt.Errorf("%w: %q", raps.ErrUnknownService, svc)
 		}
 		if err != nil {
-			return raps.Target{}, nil, fmt.Errorf("%w: %v", raps.ErrBadKey, err)
+			return nil, fmt.Errorf("%w: %v", raps.ErrBadKey, err)
 		}
-		return raps.KeyTarget([]byte(key)), p, nil
+		return p, nil
 	}
 	id, err := strconv.Atoi(ps)
 	if err != nil || id < 0 {
-		return raps.Target{}, nil, badRequest("bad_partition", "partition %q is not a partition number", truncate(ps, 40))
+		return nil, badRequest("bad_partition", "partition %q is not a partition number", truncate(ps, 40))
 	}
 	parts, err := m.ServicePartitions(svc)
 	if err != nil {
-		return raps.Target{}, nil, fmt.Errorf("%w: %q", raps.ErrUnknownService, svc)
+		return nil, fmt.Errorf("%w: %q", raps.ErrUnknownService, svc)
 	}
 	for i := range parts {
 		if parts[i].ID == id {
-			return raps.PartitionTarget(id), &parts[i], nil
+			return &parts[i], nil
 		}
 	}
-	return raps.Target{}, nil, newError(http.StatusNotFound, "unknown_partition", "service %q has no partition %d", svc, id)
+	return nil, newError(http.StatusNotFound, "unknown_partition", "service %q has no partition %d", svc, id)
 }

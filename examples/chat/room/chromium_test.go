@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/internal/browsertest"
 )
 
@@ -83,10 +84,8 @@ func TestChatInChromium(t *testing.T) {
 		want = append(want, fmt.Sprint("bob: hi ", i))
 		wait(want)
 	}
-	ch.s.hub.mu.Lock()
 	lobby, _ := ch.s.c.Map().Locate(ServiceName, []byte("lobby"))
-	attached := ch.s.hub.streams[lobby.ID].clone
-	ch.s.hub.mu.Unlock()
+	attached := groupcomm.NodeID(ch.s.hub.Clone(ServiceName, lobby.ID))
 	ch.c.Kill(attached)
 	t.Logf("crashed node %d, the clone the room's stream came from", attached)
 	for i := 3; i < 5; i++ {

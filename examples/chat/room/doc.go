@@ -7,7 +7,8 @@
 // keeping its partition's last Retain updates for subscribers. A post is
 // an update; a room's history is a strict query, whose token says where
 // the history ends; the page then follows the room from that token
-// (raps.Client.Subscribe through the hub, hub.go), so it sees every
+// (raps.Client.Subscribe through a raps/fanout Hub, which shares one
+// upstream per partition among all the pages this process serves), so it sees every
 // message once, in the order every clone applied them, whichever front
 // end, clone or reconnect it went through. A crash of the clone a stream
 // came from moves the stream to another clone from its last token.

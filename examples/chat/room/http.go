@@ -16,6 +16,7 @@ import (
 
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
+	"github.com/quicksilver-go/quicksilver/raps/fanout"
 )
 
 // Routes returns the chat's page and API over c, relative to where the
@@ -28,7 +29,7 @@ import (
 //	GET  /rooms/{room}/events      ?from=TOKEN or Last-Event-ID: server-sent events
 //	                               "message" (a Message, its token as id), "heartbeat", "error"
 func Routes(ctx context.Context, c *raps.Client) http.Handler {
-	return (&server{c: c, hub: newHub(ctx, c)}).routes()
+	return (&server{c: c, hub: fanout.New(ctx, c, fanout.DefaultOptions())}).routes()
 }
 
 func (s *server) routes() http.Handler {
@@ -42,7 +43,17 @@ func (s *server) routes() http.Handler {
 
 type server struct {
 	c   *raps.Client
-	hub *hub
+	hub *fanout.Hub // one upstream per partition for all the pages here
+}
+
+// messageOf reads a room's message from a stream event (false: another
+// room's, or a post the service refused).
+func messageOf(ev raps.Event, room string) (Message, bool) {
+	var m Message
+	if json.Unmarshal(ev.Update, &m) != nil || string(ev.Result) != "ok" || m.Room != room {
+		return Message{}, false
+	}
+	return m, true
 }
 
 //go:embed page.html
@@ -177,7 +188,10 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	}
-	evs, stop := s.hub.watch(room, p.ID, tok)
+	evs, stop := s.hub.Watch(ServiceName, p.ID, tok, func(ev raps.Event) bool {
+		_, ok := messageOf(ev, room)
+		return ok
+	})
 	defer stop()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -206,10 +220,11 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
 				_ = rc.Flush()
 				return
-			case ev.Msg == nil:
+			case ev.Heartbeat:
 				fmt.Fprintf(w, "id: %s\nevent: heartbeat\ndata: {}\n\n", formatToken(ev.Token))
 			default:
-				b, _ := json.Marshal(ev.Msg)
+				m, _ := messageOf(ev.Event, room)
+				b, _ := json.Marshal(m)
 				fmt.Fprintf(w, "id: %s\nevent: message\ndata: %s\n\n", formatToken(ev.Token), b)
 			}
 			if rc.Flush() != nil {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/raps/fanout"
 	"github.com/quicksilver-go/quicksilver/raps/rapstest"
 )
 
@@ -30,7 +32,7 @@ func newChat(t *testing.T) *chat {
 	c.WaitFrontEnd(fe, time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s := &server{c: fe, hub: newHub(ctx, fe)}
+	s := &server{c: fe, hub: fanout.New(ctx, fe, fanout.DefaultOptions())}
 	mux := http.NewServeMux()
 	mux.Handle("/chat/", http.StripPrefix("/chat", s.routes()))
 	srv := httptest.NewServer(mux)
@@ -162,11 +164,9 @@ func TestRoomsStreamAcrossACrash(t *testing.T) {
 	}
 	say("other", "cid", "elsewhere")
 	ch.c.WaitFor("both pages saw 10 messages", time.Minute, func() bool { return len(a.got()) >= 10 && len(b.got()) >= 10 })
-	ch.s.hub.mu.Lock()
-	streams := len(ch.s.hub.streams)
+	streams := ch.s.hub.Streams()
 	lobby, _ := ch.s.c.Map().Locate(ServiceName, []byte("lobby"))
-	attached := ch.s.hub.streams[lobby.ID].clone
-	ch.s.hub.mu.Unlock()
+	attached := groupcomm.NodeID(ch.s.hub.Clone(ServiceName, lobby.ID))
 	if streams > 2 {
 		t.Fatalf("%d upstream streams for 3 pages of 2 rooms: the pages of a room must share one", streams)
 	}
