@@ -54,6 +54,14 @@ type Config struct {
 	MaxInflight int
 	// MaxPayloadBytes bounds one payload. Default 1 MiB.
 	MaxPayloadBytes int
+	// AckAll makes an entry stable only once every voter of the view
+	// persisted it, instead of a majority (the "all voters" ack policy):
+	// more copies before an update is delivered and answered, at the cost
+	// that a voter that stops acking holds delivery until a view change
+	// removes it. Safety does not depend on it (every rule that needs a
+	// majority still finds one); the view-change and read quorums stay
+	// majorities.
+	AckAll bool
 
 	// Seed seeds the jitter of proposal timers. Members of one group
 	// should have different seeds (racs mixes in the node id).

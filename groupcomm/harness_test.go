@@ -90,6 +90,7 @@ type cluster struct {
 	reads       map[uint64]readRec
 	nextRead    uint64
 	autoSuspect bool
+	ackAll      bool // members run with Config.AckAll
 	autoRejoin  bool
 	lazyTicks   bool            // skip ticks of quiescent nodes (Quiescent/Elapse)
 	leaving     map[NodeID]bool // members that left: not rejoined
@@ -148,12 +149,15 @@ func (w traceWriter) Write(p []byte) (int, error) {
 // newCluster bootstraps a group of n voters (every clone snapshots after
 // every applied batch and keeps its whole log, unless the caller changes
 // snapEvery and logTail before the first step).
-func newCluster(seed uint64, n int, knobs TestingKnobs) *cluster {
+func newCluster(seed uint64, n int, knobs TestingKnobs, opts ...func(*cluster)) *cluster {
 	c := &cluster{
 		rng: rand.New(rand.NewPCG(seed, 0x5157)), members: map[NodeID]*member{},
 		cutoff: map[[2]NodeID]bool{}, leaving: map[NodeID]bool{}, acked: map[EntryID]Viewstamp{}, reads: map[uint64]readRec{},
 		submitted: map[EntryID][]byte{}, nextInc: 2, maxDelay: 1, autoSuspect: true, autoRejoin: true,
 		knobs: knobs, snapEvery: 1, logTail: 1 << 20,
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	v := View{Cluster: 1, Group: uint64(harnessGroup), GroupIncarnation: 1, ID: 1}
 	for i := 1; i <= n; i++ {
@@ -192,6 +196,7 @@ func (c *cluster) cloneConfig(m *member) clone.Config {
 func (c *cluster) memberConfig(node NodeID, inc uint64) Config {
 	cfg := testConfig(node)
 	cfg.Self.Incarnation = inc
+	cfg.AckAll = c.ackAll
 	cfg.Seed = c.rng.Uint64()
 	cfg.Logger = c.logger
 	k := c.knobs

@@ -189,7 +189,8 @@ func (n *Node) vsLess(a, b Viewstamp) bool {
 	return a.Less(b)
 }
 
-// computeStable sets Stable to the highest viewstamp acked by Q(w) voters.
+// computeStable sets Stable to the highest viewstamp acked by Q(w) voters
+// (by every voter with Config.AckAll).
 func (n *Node) computeStable() {
 	s := n.seq
 	var buf [16]Viewstamp
@@ -203,6 +204,9 @@ func (n *Node) computeStable() {
 		}
 	}
 	q := n.view.Quorum()
+	if n.cfg.AckAll {
+		q = n.view.NumVoters()
+	}
 	if n.bugs.LearnersVote {
 		q = len(n.view.Members)/2 + 1
 	}

@@ -210,14 +210,17 @@ func (v *View) VoterRank(id MemberID) int {
 }
 
 // Quorum returns Q(w) = ⌊voters/2⌋+1.
-func (v *View) Quorum() int {
+func (v *View) Quorum() int { return v.NumVoters()/2 + 1 }
+
+// NumVoters is the number of voters in the view.
+func (v *View) NumVoters() int {
 	n := 0
 	for _, m := range v.Members {
 		if m.Role == Voter {
 			n++
 		}
 	}
-	return n/2 + 1
+	return n
 }
 
 // Equal reports whether two view records are identical.

@@ -167,6 +167,9 @@ type GroupConfig struct {
 	// By default the host joins again as a new incarnation (a learner that
 	// gets a snapshot): the partition map still places the clone here.
 	DropWhenRemoved bool
+	// AckAll: an update is stable (delivered and answered) only once
+	// every voter persisted it, not a majority (groupcomm.Config.AckAll).
+	AckAll bool
 	// Retain is how many of its latest applied updates the clone keeps
 	// for subscribers (Group.Updates; at most 64 MiB of them): a
 	// subscriber further behind gets ErrCompacted and resyncs from a

@@ -193,6 +193,7 @@ func (h *Host) coreConfig(gc GroupConfig) groupcomm.Config {
 	cc.Seed = uint64(h.cfg.Node)*0x9E3779B97F4A7C15 ^ uint64(gc.Group) ^ h.seedBase()
 	cc.Logger = h.log
 	cc.Self.Node = h.cfg.Node
+	cc.AckAll = gc.AckAll
 	return cc
 }
 
