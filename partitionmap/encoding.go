@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The binary encoding, version 1: what the management group replicates
+// The binary encoding, version 2: what the management group replicates
 // and persists, and what subscribers receive. All integers are uvarints
 // (DeadSince's seconds a zig-zag varint); a string or key is its length
 // then its bytes.
@@ -16,6 +16,7 @@ import (
 //	node      = id zone addr state(1 byte) [seconds nanos if dead]
 //	            count service_name*
 //	service   = name partitioning(1) slots partitions clones durability(1)
+//	            kind(1) acks(1) reads(1) retain            (version 2 only)
 //	partition = (hash: width of its slot range | range: its end key, empty
 //	            for the last) group incarnation count clone*
 //	clone     = node flags(1: learner, ready, has replaces) [replaces]
@@ -25,16 +26,20 @@ import (
 // start is its predecessor's end, so gaps and overlaps cannot even be
 // written. The decoder bounds every count by the bytes left, rejects
 // truncation, unknown versions, flags or enum values, and trailing bytes,
+// (it reads version 1, the encoding before service types, as services of
+// the default type),
 // and validates the result: it returns an error for any input, never
 // panics, and allocates in proportion to the input.
 
 const (
-	encodingVersion = 1
+	encodingVersion = 2
+	// oldestVersion is the oldest encoding this build reads.
+	oldestVersion = 1
 	// MaxEncodedSize bounds the input UnmarshalBinary accepts.
 	MaxEncodedSize = 256 << 20
 	// Smallest encodings, to bound counts by the bytes left.
 	minNodeSize      = 5 // id, zone, addr, state, service count
-	minServiceSize   = 7
+	minServiceSize   = 7 // version 1 (version 2 adds 4)
 	minPartitionSize = 5 // width/end, group, incarnation, count, one clone's node…
 	minCloneSize     = 2
 )
@@ -83,7 +88,8 @@ func (m *Map) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(s.Slots))
 		b = binary.AppendUvarint(b, uint64(s.Partitions))
 		b = binary.AppendUvarint(b, uint64(s.Clones))
-		b = append(b, byte(s.Durability))
+		b = append(b, byte(s.Durability), byte(s.Kind), byte(s.Acks), byte(s.Reads))
+		b = binary.AppendUvarint(b, uint64(s.Retain))
 	}
 	for pi := range m.Partitions {
 		p := &m.Partitions[pi]
@@ -140,8 +146,9 @@ func (m *Map) UnmarshalBinary(data []byte) error {
 }
 
 type decoder struct {
-	b   []byte
-	off int
+	b       []byte
+	off     int
+	version byte // of the map being read
 }
 
 func (d *decoder) fail(format string, args ...any) error {
@@ -228,9 +235,10 @@ func (d *decoder) decodeMap() (*Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v != encodingVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrDecode, v, encodingVersion)
+	if v < oldestVersion || v > encodingVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads versions %d to %d", ErrDecode, v, oldestVersion, encodingVersion)
 	}
+	d.version = v
 	m := &Map{}
 	if m.Epoch, err = d.uvarint("epoch"); err != nil {
 		return nil, err
@@ -387,6 +395,23 @@ func (d *decoder) service(s *Service) error {
 	s.Durability = Durability(dur)
 	if !s.Durability.valid() {
 		return d.fail("service %q: unknown durability %d", s.Name, dur)
+	}
+	if d.version >= 2 {
+		var t [3]byte
+		for i, what := range []string{"kind", "acks", "reads"} {
+			if t[i], err = d.byte1(what); err != nil {
+				return err
+			}
+		}
+		s.Kind, s.Acks, s.Reads = ServiceKind(t[0]), AckPolicy(t[1]), ReadLevels(t[2])
+		retain, err := d.bounded("retain", MaxRetain)
+		if err != nil {
+			return err
+		}
+		s.Retain = uint32(retain)
+		if err := checkType(s); err != nil {
+			return d.fail("service %q: %v", s.Name, err)
+		}
 	}
 	if s.Partitioning == Hash && s.Slots < uint32(s.Partitions) {
 		return d.fail("service %q: %d slots for %d partitions", s.Name, s.Slots, s.Partitions)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 
@@ -53,10 +54,12 @@ func TestBinaryRejectsDamage(t *testing.T) {
 	if err := into.UnmarshalBinary(append(bytes.Clone(b), 0)); !errors.Is(err, ErrDecode) {
 		t.Fatalf("trailing byte: %v", err)
 	}
-	bad := bytes.Clone(b)
-	bad[0] = 2
-	if err := into.UnmarshalBinary(bad); !errors.Is(err, ErrDecode) {
-		t.Fatalf("version 2: %v", err)
+	for _, v := range []byte{0, encodingVersion + 1} {
+		bad := bytes.Clone(b)
+		bad[0] = v
+		if err := into.UnmarshalBinary(bad); !errors.Is(err, ErrDecode) {
+			t.Fatalf("version %d: %v", v, err)
+		}
 	}
 	// Absurd counts fail before allocating.
 	huge := []byte{encodingVersion, 1, 1}
@@ -120,4 +123,31 @@ func FuzzUnmarshal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A map encoded by a build before service types (version 1,
+// testdata/map-v1.bin: fixture with node 5 dead) still decodes, its
+// services of the default type, and re-encodes as the current version.
+func TestBinaryReadsVersion1(t *testing.T) {
+	b, err := os.ReadFile("testdata/map-v1.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Map
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatalf("decoding version 1: %v", err)
+	}
+	m := fixture(t)
+	m = ok(t)(m.SetNodeState(m.Epoch, 5, NodeDead, t0))
+	if !reflect.DeepEqual(&got, m) {
+		t.Fatalf("version 1 decodes to\n %+v\nwant\n %+v", &got, m)
+	}
+	for _, s := range got.Services {
+		if s.Kind != KindService || s.Acks != AckMajority || s.Reads != 0 || s.Retain != 0 {
+			t.Fatalf("service %q of a version 1 map has type %v %v %v %d", s.Name, s.Kind, s.Acks, s.Reads, s.Retain)
+		}
+	}
+	if again := enc(t, &got); again[0] != encodingVersion {
+		t.Fatalf("re-encoded as version %d", again[0])
+	}
 }

@@ -1,17 +1,23 @@
 package partitionmap
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // The enums' names, as the admin API (JSON) and the reasons show them.
 // Each enum marshals as text, so JSON shows "draining", not 1, and an
 // unknown name is an error rather than a silent zero.
 
 var (
-	nodeStateNames  = []string{NodeActive: "active", NodeDraining: "draining", NodeDead: "dead"}
-	roleNames       = []string{Voter: "voter", Learner: "learner"}
-	kindNames       = []string{Hash: "hash", Range: "range"}
-	durabilityNames = []string{Memory: "memory", Disk: "disk"}
-	moveKindNames   = []string{AddLearner: "add_learner", PromoteAndRemove: "promote_and_remove", Remove: "remove", Lead: "lead"}
+	nodeStateNames   = []string{NodeActive: "active", NodeDraining: "draining", NodeDead: "dead"}
+	roleNames        = []string{Voter: "voter", Learner: "learner"}
+	kindNames        = []string{Hash: "hash", Range: "range"}
+	durabilityNames  = []string{Memory: "memory", Disk: "disk"}
+	serviceKindNames = []string{KindService: "service", KindTopic: "topic"}
+	ackPolicyNames   = []string{AckMajority: "majority", AckAll: "all"}
+	readLevelNames   = []string{"any", "session", "strict"} // bit i of ReadLevels
+	moveKindNames    = []string{AddLearner: "add_learner", PromoteAndRemove: "promote_and_remove", Remove: "remove", Lead: "lead"}
 )
 
 func enumString(names []string, v uint8, typ string) string {
@@ -120,4 +126,85 @@ func (k *MoveKind) UnmarshalText(b []byte) error {
 	v, err := enumParse(moveKindNames, b, "move kind")
 	*k = MoveKind(v)
 	return err
+}
+
+func (k ServiceKind) String() string { return enumString(serviceKindNames, uint8(k), "ServiceKind") }
+func (k ServiceKind) valid() bool    { return enumValid(serviceKindNames, uint8(k)) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (k ServiceKind) MarshalText() ([]byte, error) {
+	if !k.valid() {
+		return nil, fmt.Errorf("%w: service kind %d", ErrInvalidArgument, uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *ServiceKind) UnmarshalText(b []byte) error {
+	v, err := enumParse(serviceKindNames, b, "service kind")
+	*k = ServiceKind(v)
+	return err
+}
+
+func (a AckPolicy) String() string { return enumString(ackPolicyNames, uint8(a), "AckPolicy") }
+func (a AckPolicy) valid() bool    { return enumValid(ackPolicyNames, uint8(a)) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (a AckPolicy) MarshalText() ([]byte, error) {
+	if !a.valid() {
+		return nil, fmt.Errorf("%w: ack policy %d", ErrInvalidArgument, uint8(a))
+	}
+	return []byte(a.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *AckPolicy) UnmarshalText(b []byte) error {
+	v, err := enumParse(ackPolicyNames, b, "ack policy")
+	*a = AckPolicy(v)
+	return err
+}
+
+func (r ReadLevels) valid() bool { return r&^ReadEvery == 0 }
+
+// String lists the levels, comma-separated ("any,strict"); the zero set
+// is "" (every level).
+func (r ReadLevels) String() string {
+	var out []byte
+	for i, n := range readLevelNames {
+		if r&(1<<i) != 0 {
+			if len(out) > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, n...)
+		}
+	}
+	if r&^ReadEvery != 0 {
+		return fmt.Sprintf("ReadLevels(%d)", uint8(r))
+	}
+	return string(out)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (r ReadLevels) MarshalText() ([]byte, error) {
+	if !r.valid() {
+		return nil, fmt.Errorf("%w: read levels %d", ErrInvalidArgument, uint8(r))
+	}
+	return []byte(r.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler: names separated by
+// commas ("any,session"); "" is the zero set (every level).
+func (r *ReadLevels) UnmarshalText(b []byte) error {
+	*r = 0
+	if len(b) == 0 {
+		return nil
+	}
+	for _, part := range strings.Split(string(b), ",") {
+		v, err := enumParse(readLevelNames, []byte(strings.TrimSpace(part)), "read level")
+		if err != nil {
+			return err
+		}
+		*r |= 1 << v
+	}
+	return nil
 }

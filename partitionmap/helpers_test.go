@@ -107,6 +107,11 @@ func genMap(tb tester, src source, o genOpts) *Map {
 		}
 		svc := Service{Name: name, Partitions: src.intn(1, o.maxParts, "partitions"),
 			Clones: src.intn(1, min(o.maxClones, avail), "clones"), Durability: Durability(src.intn(1, 2, "durability"))}
+		svc.Acks, svc.Reads = AckPolicy(src.intn(0, 1, "acks")), ReadLevels(src.intn(0, 7, "reads"))
+		svc.Retain = uint32(src.intn(0, 3, "retain") * 500)
+		if src.intn(0, 3, "topic?") == 3 {
+			svc.Kind, svc.Durability, svc.Retain = KindTopic, Memory, svc.Retain+1
+		}
 		var ranges []KeyRange
 		if src.intn(0, 1, "range?") == 1 {
 			svc.Partitioning = Range

@@ -116,7 +116,54 @@ type Service struct {
 	// Clones is the number of voters each partition should have.
 	Clones     int        `json:"clones"`
 	Durability Durability `json:"durability"`
+	// The service's type (its properties; docs/design.md, "Typed
+	// groups"): what kind of service it is, when an update is stable,
+	// which read levels it serves, and how many of each partition's
+	// latest updates every clone keeps for subscribers.
+	Kind   ServiceKind `json:"kind"`
+	Acks   AckPolicy   `json:"acks"`
+	Reads  ReadLevels  `json:"reads,omitempty"` // zero: every level
+	Retain uint32      `json:"retain,omitempty"`
 }
+
+// ServiceKind is what a service is for.
+type ServiceKind uint8
+
+const (
+	// KindService: a replicated state machine (the default).
+	KindService ServiceKind = 0
+	// KindTopic: a publish-subscribe topic: in memory, each partition's
+	// recent updates kept for subscribers (Retain > 0).
+	KindTopic ServiceKind = 1
+)
+
+// AckPolicy says when an update is stable: delivered and answered.
+type AckPolicy uint8
+
+const (
+	// AckMajority: once a majority of the voters persisted it (the default).
+	AckMajority AckPolicy = 0
+	// AckAll: once every voter of the view persisted it; a voter that
+	// stops acking holds updates until a view change removes it.
+	AckAll AckPolicy = 1
+)
+
+// ReadLevels is a set of read levels; the zero set allows every level.
+type ReadLevels uint8
+
+const (
+	ReadAny ReadLevels = 1 << iota
+	ReadSession
+	ReadStrict
+	// ReadEvery is every level.
+	ReadEvery = ReadAny | ReadSession | ReadStrict
+)
+
+// Allows reports whether the set holds level (the zero set holds all).
+func (r ReadLevels) Allows(level ReadLevels) bool { return r == 0 || r&level != 0 }
+
+// MaxRetain bounds Service.Retain.
+const MaxRetain = 1 << 20
 
 // Key is a key, or a range bound, in bytewise order. In JSON it is a
 // string when it is valid UTF-8 and {"hex": "..."} otherwise.

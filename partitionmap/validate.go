@@ -272,6 +272,26 @@ func checkService(s *Service) error {
 	if s.Clones < 1 || s.Clones > MaxClones {
 		return fmt.Errorf("%d clones per partition, want 1..%d", s.Clones, MaxClones)
 	}
+	return checkType(s)
+}
+
+// checkType refuses a service type the engine cannot give.
+func checkType(s *Service) error {
+	switch {
+	case !s.Kind.valid():
+		return fmt.Errorf("kind must be service or topic, not %v", s.Kind)
+	case !s.Acks.valid():
+		return fmt.Errorf("acks must be majority or all, not %v", s.Acks)
+	case !s.Reads.valid():
+		return fmt.Errorf("reads must be a set of any, session and strict, not %v", s.Reads)
+	case s.Retain > MaxRetain:
+		return fmt.Errorf("retain %d: a clone keeps at most %d updates for subscribers", s.Retain, MaxRetain)
+	case s.Kind == KindTopic && s.Durability != Memory:
+		return errors.New("a topic is a memory service (its history is the ring of recent updates); " +
+			"for a durable stream, define an ordinary disk service with retain > 0")
+	case s.Kind == KindTopic && s.Retain == 0:
+		return errors.New("a topic keeps its recent updates for subscribers: retain must be > 0")
+	}
 	return nil
 }
 
