@@ -37,6 +37,9 @@ const (
 	// than the asker's epoch, or a bound passes (watch.go): the map
 	// subscription over the transport.
 	kindWatch byte = 6
+	// kindNode asks a node how it describes itself in the map (JSON of
+	// a partitionmap.Node): the bootstrap lists every member so.
+	kindNode byte = 7
 )
 
 var errMalformed = errors.New("raps: malformed request")
