@@ -2,9 +2,9 @@ package raps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"sync"
@@ -139,12 +139,12 @@ type Node struct {
 	// Owned by run.
 	bootPending bool   // a Bootstrap member without state: create once no map is found
 	reconciled  uint64 // the epoch reconcile last completed with nothing to retry
-	hosted     map[replica.GroupID]hostedClone
-	removing   map[replica.GroupID]bool
-	leadAt     map[replica.GroupID]time.Time // last sequencer hand-off asked (lead.go)
-	epochs     epochSignal                   // wakes the map watchers it serves (watch.go)
-	lastLive   map[groupcomm.NodeID]time.Time
-	lastPlan   time.Time
+	hosted      map[replica.GroupID]hostedClone
+	removing    map[replica.GroupID]bool
+	leadAt      map[replica.GroupID]time.Time // last sequencer hand-off asked (lead.go)
+	epochs      epochSignal                   // wakes the map watchers it serves (watch.go)
+	lastLive    map[groupcomm.NodeID]time.Time
+	lastPlan    time.Time
 
 	mu struct {
 		sync.Mutex
