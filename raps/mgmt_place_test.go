@@ -6,11 +6,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/internal/transport/memnet"
 	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
@@ -291,6 +293,45 @@ func TestMgmtMovedOffBootstrapSurvivesRestartsAndWipes(t *testing.T) {
 			if v, err := get(ctx, c.node(1), "kv", fmt.Sprint("k", i), racs.Strict); err != nil || v != "v" {
 				t.Fatalf("k%d = %q, %v", i, v, err)
 			}
+		}
+	})
+}
+
+// A node the map lists (the bootstrap lists each member) that comes back
+// in another zone updates its entry (update_node), keeping its state.
+func TestRegisterUpdatesAListedNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var moved atomic.Bool
+		svc := kvService("kv", partitionmap.Hash, 2, partitionmap.Disk)
+		c := &pcluster{svcs: []raps.Service{svc}, boot: []groupcomm.NodeID{1, 2, 3}, rec: newRecorder()}
+		c.zone = func(id groupcomm.NodeID) string {
+			if id == 2 && moved.Load() {
+				return "elsewhere"
+			}
+			return fmt.Sprintf("z%d", id%3)
+		}
+		c.init(t, memnet.Config{Seed: 1, MinDelay: 100 * time.Microsecond, MaxDelay: 100 * time.Microsecond})
+		t.Cleanup(c.close)
+		for i := 1; i <= 3; i++ {
+			c.start(groupcomm.NodeID(i))
+		}
+		c.waitMgmt("three management voters", 3)
+		if nd, err := c.node(1).Map().Node(2); err != nil || nd.Zone != "z2" || len(nd.Services) != 1 {
+			t.Fatalf("the bootstrap lists node 2 as %+v, %v", nd, err)
+		}
+		moved.Store(true)
+		c.kill(2)
+		c.restart(2)
+		c.waitFor("node 2's new zone in the map", time.Minute, func() bool {
+			nd, err := c.node(1).Map().Node(2)
+			return err == nil && nd.Zone == "elsewhere" && nd.State == partitionmap.NodeActive
+		})
+		hist, err := c.node(1).History(0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(hist, func(h mgmt.Change) bool { return h.Op == mgmt.OpUpdateNode }) {
+			t.Fatalf("no update_node in the history")
 		}
 	})
 }
