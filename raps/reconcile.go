@@ -184,11 +184,9 @@ func (n *Node) startMgmtClone(m *partitionmap.Map, p *partitionmap.Partition) er
 	if ms.Durability == partitionmap.Disk {
 		dur = racs.Disk
 	}
-	if err := n.hostMgmt(&first, voter, n.mgmtContacts(others), dur, fmt.Sprintf("the map places it here (epoch %d)", m.Epoch)); err != nil &&
-		!errors.Is(err, racs.ErrGroupExists) {
-		return err
-	}
-	return nil
+	// An error (ErrGroupExists too: a clone of it still leaving) leaves
+	// the map unreconciled, so the next round tries again.
+	return n.hostMgmt(&first, voter, n.mgmtContacts(others), dur, fmt.Sprintf("the map places it here (epoch %d)", m.Epoch))
 }
 
 // reportReady tells the management group which of this node's learners
