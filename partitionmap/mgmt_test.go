@@ -122,12 +122,16 @@ func mgmtVotersOn(tb tester, m *Map, live map[NodeID]bool) {
 			active++
 		}
 	}
+	if active == 0 {
+		return // nowhere to go: it stays where it is
+	}
 	if len(vs) != MgmtClones(active) {
 		tb.Fatalf("management voters %v, want %d (%d active nodes)", vs, MgmtClones(active), active)
 	}
 	for _, v := range vs {
 		if n, _ := m.Node(v); !live[v] || n.State != NodeActive {
-			tb.Fatalf("management voter on node %d (%v, live %v)", v, n.State, live[v])
+			js, _ := json.Marshal(m)
+			tb.Fatalf("management voter on node %d (%v, live %v): %s", v, n.State, live[v], js)
 		}
 	}
 }
@@ -164,7 +168,7 @@ func TestPlanMovesMgmtOffDeadNodes(t *testing.T) {
 }
 
 // TestPlanMgmtNeverBelowLiveMajority runs random histories — nodes join,
-// die, drain, come back; live sets flicker — and checks every step of
+// die, are drained, come back; live sets flicker — and checks every step of
 // every plan (checkPlan, checkStep: no partition, the management group
 // among them, loses a live majority it had) and that the management
 // group settles at its size on live active nodes.
@@ -183,7 +187,13 @@ func mgmtHistory(t *testing.T, seed uint64) {
 	pol.MaxConcurrentMoves = src.intn(1, 4, "budget")
 	live := allLive(m)
 	for step := 0; step < 30; step++ {
-		switch src.intn(0, 5, "event") {
+		switch src.intn(0, 6, "event") {
+		case 6: // a drain of a node not dead, if an active one stays
+			id := m.Nodes[src.intn(0, len(m.Nodes)-1, "drained")].ID
+			if nd, _ := m.Node(id); nd.State != NodeActive || len(m.activeOffering(MgmtService)) < 2 {
+				break
+			}
+			m = ok(t)(m.SetNodeState(m.Epoch, id, NodeDraining, time.Time{}))
 		case 0:
 			m = ok(t)(m.AddNode(m.Epoch, Node{ID: next, Zone: fmt.Sprintf("z%d", next%3)}))
 			live[next] = true
