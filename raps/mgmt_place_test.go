@@ -335,3 +335,62 @@ func TestRegisterUpdatesAListedNode(t *testing.T) {
 		}
 	})
 }
+
+// A wiped bootstrap node whose clone moved away, cut off from every node
+// when it restarts, finds no map and so takes part in creating the
+// management group — which racs holds until the first view's members
+// answer; once the network heals they say the group exists, the node
+// joins it, learns the map, and leaves the clone the map does not place
+// on it. There is never a second group 1.
+func TestWipedBootstrapNodeCutOffNeverCreatesASecondGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc := kvService("kv", partitionmap.Hash, 4, partitionmap.Disk)
+		c := newPCluster(t, 4, []groupcomm.NodeID{1, 2, 3}, svc)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		c.waitMgmt("three management voters", 3)
+		if err := c.node(1).DefineService(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor("clones converged", time.Minute, c.converged)
+		c.kill(1)
+		voters := c.waitMgmt("the management group off node 1", 3)
+		if slices.Contains(voters, 1) {
+			t.Fatalf("voters %v", voters)
+		}
+		epoch := c.node(2).Map().Epoch
+		c.mu.Lock()
+		c.stores[1] = replica.NewMemStore()
+		c.mu.Unlock()
+		c.net.Isolate(1)
+		c.restart(1)
+		time.Sleep(10 * time.Second)
+		if m := c.node(1).Map(); m != nil {
+			t.Fatalf("the cut-off node 1 holds a map at epoch %d", m.Epoch)
+		}
+		g, err := c.host(1).Group(raps.MgmtGroup)
+		if err != nil {
+			t.Fatalf("the cut-off node 1 is not creating the management group: %v", err)
+		}
+		if in := g.Info(); in.Status == groupcomm.StatusNormal || len(in.WaitingFor) == 0 {
+			t.Fatalf("the cut-off node 1's management group is %v, waiting for %v", in.Status, in.WaitingFor)
+		}
+		t.Logf("cut off, node 1's management clone waits for %v", g.Info().WaitingFor)
+		c.net.Heal()
+		c.waitFor("node 1 at the cluster's epoch", 2*time.Minute, func() bool {
+			m1, m2 := c.node(1).Map(), c.node(2).Map()
+			return m1 != nil && m2 != nil && m1.Epoch == m2.Epoch && m1.Epoch >= epoch
+		})
+		voters = c.waitMgmt("one management group", 3)
+		hist, err := c.node(voters[0]).History(0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hist[1:] {
+			if h.Op == mgmt.OpBootstrap {
+				t.Fatalf("a second bootstrap at epoch %d", h.Epoch)
+			}
+		}
+		t.Logf("management voters %v at epoch %d", voters, c.node(1).Map().Epoch)
+	})
+}
