@@ -39,7 +39,7 @@ const (
 	kindWatch byte = 6
 	// kindNode asks a node how it describes itself in the map (JSON of
 	// a partitionmap.Node): the bootstrap lists every member so.
-	kindNode byte = 7
+	kindNode byte = 8 // (7 is kindSubscribe, on main)
 )
 
 var errMalformed = errors.New("raps: malformed request")
