@@ -235,6 +235,9 @@ func (m *Map) RemoveService(epoch uint64, name string) (*Map, error) {
 	if !found {
 		return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
 	}
+	if IsSystem(name) {
+		return nil, refuseSystem("remove service", name)
+	}
 	lo, hi, ok := m.partitionSpan(si)
 	if !ok {
 		return nil, fmt.Errorf("%w: partitions of %q are not where the service says", ErrInvalidMap, name)
@@ -254,6 +257,9 @@ func (m *Map) SetClones(epoch uint64, name string, clones int) (*Map, error) {
 	si, found := m.serviceIndex(name)
 	if !found {
 		return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
+	}
+	if IsSystem(name) {
+		return nil, refuseSystem("set clones", name)
 	}
 	if clones < 1 || clones > MaxClones {
 		return nil, fmt.Errorf("%w: %d clones per partition, want 1..%d", ErrInvalidArgument, clones, MaxClones)
@@ -278,6 +284,9 @@ func (m *Map) Reincarnate(epoch uint64, ref PartRef) (*Map, error) {
 	pi, err := m.partIndex(ref)
 	if err != nil {
 		return nil, err
+	}
+	if IsSystem(ref.Service) {
+		return nil, refuseSystem("reincarnate", ref.Service)
 	}
 	p := &m.Partitions[pi]
 	for _, v := range p.Voters() {

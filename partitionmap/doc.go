@@ -24,6 +24,11 @@
 //     (unique in the cluster, never reused) and incarnation, and the clones
 //     in rank order — voters, then at most one learner. Rank 0 is the
 //     preferred coordinator and sequencer, as in groupcomm.
+//   - The management group, which keeps the map, is placed in it too: it
+//     is the one partition of the reserved system service MgmtService
+//     ("_mgmt"; DefineMgmt records it), which every node offers, whose
+//     voter count every change sets from the active nodes (MgmtClones: 5,
+//     else 3, else all) and which Plan moves like any partition (mgmt.go).
 //
 // Locate maps a key to its partition in O(log partitions) without
 // allocating; it is on every request's path. Keys never change partition:

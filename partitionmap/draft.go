@@ -56,6 +56,7 @@ func (d *draft) setClones(i int, clones []Clone) {
 // wrong; Validate here is the last line of defence, so no change can ever
 // publish a map that breaks an invariant.
 func (d *draft) commit() (*Map, error) {
+	d.sizeMgmt()
 	out := d.m
 	out.Epoch++
 	if out.Epoch == 0 {

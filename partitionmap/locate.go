@@ -25,7 +25,7 @@ func HashSlot(key []byte, slots uint32) uint32 {
 // never panics.
 func (m *Map) Locate(service string, key []byte) (*Partition, error) {
 	si, ok := m.serviceIndex(service)
-	if !ok {
+	if !ok || IsSystem(service) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownService, service)
 	}
 	lo, hi, ok := m.partitionSpan(si)

@@ -88,8 +88,12 @@ type Node struct {
 	Services []string `json:"services,omitempty"`
 }
 
-// Offers reports whether the node offers the service's code.
+// Offers reports whether the node offers the service's code (every node
+// offers the system service MgmtService).
 func (n *Node) Offers(service string) bool {
+	if IsSystem(service) {
+		return true // every node can host the management group
+	}
 	lo, hi := 0, len(n.Services)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)

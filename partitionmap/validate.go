@@ -247,7 +247,11 @@ func checkName(s string) error {
 }
 
 func checkService(s *Service) error {
-	if err := checkName(s.Name); err != nil {
+	if IsSystem(s.Name) {
+		if s.Partitioning != Hash || s.Slots != 1 || s.Partitions != 1 {
+			return errors.New("the management service has one partition of one hash slot")
+		}
+	} else if err := checkName(s.Name); err != nil {
 		return err
 	}
 	if !s.Partitioning.valid() {

@@ -443,3 +443,17 @@ func (h *Host) write(b *replica.Batch) error {
 	h.commits.observe(b, time.Since(t0))
 	return err
 }
+
+// Persisted reports whether this node's store holds state for the group
+// (an installed view): AddGroup then restarts its clone from that state,
+// whatever its configuration says of creating it.
+func (h *Host) Persisted(id replica.GroupID) (bool, error) {
+	if h.cfg.Store == nil {
+		return false, nil
+	}
+	st, err := h.cfg.Store.Load(id)
+	if err != nil {
+		return false, err
+	}
+	return st.HardState != nil && st.HardState.Installed.ID != 0, nil
+}

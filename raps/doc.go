@@ -19,6 +19,35 @@
 //     was never bootstrapped and reaches no seed holds no map and waits —
 //     it never creates a second cluster.
 //
+//   - The map places the management group like a partition: it is the
+//     one partition of the system service partitionmap.MgmtService
+//     ("_mgmt", group 1, incarnation 1), which every node offers (it
+//     needs no user code) and no admin call may define, resize, remove or
+//     reincarnate. The bootstrap's map lists every Config.Bootstrap node
+//     (as each describes itself: zone, address, services) and places the
+//     group's voters on exactly them, in order — its real first view.
+//     From then on its size follows the active nodes (5 voters when there
+//     are at least 5, else 3 when at least 3, else all of them:
+//     partitionmap.MgmtClones, set on every change), and the placer grows,
+//     shrinks and re-replicates it off nodes dead past the grace with the
+//     same moves and rules as any partition (a learner first, then
+//     promote-and-remove; never below a live majority; within the bounded
+//     concurrent moves; each move's reason in the history and the log).
+//     Reconcile hosts its clone like any other, with a mgmt.StateMachine
+//     of its own: a node that gains one applies every change itself and
+//     stops watching others for the map; one that loses it watches again.
+//     At start a node whose store holds the group's state restarts its
+//     clone from it, whether Bootstrap lists it or not (so a cluster whose
+//     management group moved off its bootstrap nodes restarts whole); a
+//     Bootstrap node without state first asks the seeds and live nodes
+//     for a map and, if one answers with it, hosts only what that map
+//     places on it — only when none does it take part in creating the
+//     group, and racs's creation asks the first view's members and the
+//     known management members and seeds whether the group exists, so a
+//     wiped bootstrap node joins and never makes a second group 1. The
+//     management members a node tells others follow the map's clone set
+//     (and its own clone's view).
+//
 //   - Node (node.go, reconcile.go) is the runtime on each node. It learns
 //     new epochs (from its own management clone, else by asking a
 //     management member or a seed every Poll; a node keeps the newest map
@@ -99,8 +128,10 @@
 //
 // # Departures, for now
 //
-//   - The management group stays on its bootstrap members; the map does
-//     not place it yet (up to 5 nodes, moved like any group, is to come).
+//   - A node declared dead counts at once in the management group's size
+//     (it is not active): with 5 voters, the first death shrinks the
+//     group to 3 live ones without waiting for the grace; the grace
+//     applies to replacing a voter when the size stays.
 //   - Bootstrap names its members (Config.Bootstrap, qs-node -bootstrap
 //     1,2,3) instead of counting them (-bootstrap-expect N): every node of
 //     the first view knows the same view without an election among

@@ -46,25 +46,24 @@ func (n *Node) sequencer(group uint64) groupcomm.NodeID {
 func (n *Node) local(ctx context.Context, req *request) (reply, error) { return n.handle(ctx, req) }
 
 func (n *Node) admin(ctx context.Context, body []byte) ([]byte, error) {
-	if n.mgmtSM != nil {
+	if n.mgmtServing() {
 		return n.submitMgmt(ctx, body)
 	}
 	return n.client.adminRemote(ctx, body)
 }
 
 func (n *Node) history(ctx context.Context, since uint64, limit int) ([]mgmt.Change, error) {
-	if n.mgmtSM != nil {
-		return n.mgmtSM.History(since, limit), nil
+	if sm := n.mgmtSM.Load(); sm != nil {
+		return sm.History(since, limit), nil
 	}
 	return n.client.historyRemote(ctx, since, limit)
 }
 
-func (n *Node) mgmtMembers() []groupcomm.NodeID { return *n.mgmtVia.Load() }
-
 // localHistory serves a kindHistory request.
 func (n *Node) localHistory(since uint64, limit int) ([]mgmt.Change, error) {
-	if n.mgmtSM == nil {
+	sm := n.mgmtSM.Load()
+	if sm == nil {
 		return nil, fmt.Errorf("%w: node %d holds no management clone", ErrNotHosted, n.cfg.ID)
 	}
-	return n.mgmtSM.History(since, limit), nil
+	return sm.History(since, limit), nil
 }

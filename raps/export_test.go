@@ -2,17 +2,11 @@ package raps
 
 import "github.com/quicksilver-go/quicksilver/partitionmap"
 
-// ObserveMgmt makes the node's management clone also hand every map it
+// ObserveMgmt makes the node's management clones (this one and any it hosts later) also hand every map they
 // applies (one per epoch, in order, on the applying goroutine) to f, after
 // the node's own handling. It reports false if the node hosts no
 // management clone. Tests only: f must not block.
 func (n *Node) ObserveMgmt(f func(*partitionmap.Map)) bool {
-	if n.mgmtSM == nil {
-		return false
-	}
-	n.mgmtSM.SetOnChange(func(m *partitionmap.Map) {
-		n.offer(m)
-		f(m)
-	})
-	return true
+	n.observe.Store(&f)
+	return n.mgmtSM.Load() != nil
 }

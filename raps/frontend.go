@@ -240,4 +240,19 @@ func (e *remoteEnv) history(ctx context.Context, since uint64, limit int) ([]mgm
 	return e.c.historyRemote(ctx, since, limit)
 }
 
-func (e *remoteEnv) mgmtMembers() []groupcomm.NodeID { return *e.via.Load() }
+// mgmtMembers: the management group's clones in the map held, then the
+// members the nodes said.
+func (e *remoteEnv) mgmtMembers() []groupcomm.NodeID {
+	var out []groupcomm.NodeID
+	if m := e.cur.Load(); m != nil {
+		for _, id := range m.MgmtVoters() {
+			out = append(out, groupcomm.NodeID(id))
+		}
+	}
+	for _, id := range *e.via.Load() {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -13,10 +13,10 @@ import (
 
 // On disk stores and the real clock: five nodes, the management group
 // grows to 5, node 1 (a bootstrap node) dies for good and the group
-// leaves it, then every other node restarts on its disk — node 4 and 5,
-// which the bootstrap does not list, restart their management clones
-// from their state — and the cluster comes back with one map and working
-// admin changes.
+// leaves it, then every other node restarts on its disk — the nodes the
+// bootstrap does not list restart their management clones from their
+// state — and the cluster comes back with one map and working admin
+// changes.
 func TestMgmtOnDiskMovesAndRestartsWhole(t *testing.T) {
 	c := rapstest.New(t, 5, rapstest.WithDisk(), rapstest.WithKVPartitions(4))
 	voters := func() []groupcomm.NodeID {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/partitionmap"
-	"github.com/quicksilver-go/quicksilver/raps"
 	"github.com/quicksilver-go/quicksilver/raps/mgmt"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
@@ -338,10 +337,7 @@ func (c *pcluster) hostingMatches(m *partitionmap.Map) error {
 		}
 		h := c.host(id)
 		got := 0
-		for _, gid := range h.Groups() {
-			if gid == raps.MgmtGroup {
-				continue
-			}
+		for _, gid := range h.Groups() { // the management group's clone among them
 			cl, ok := want[gid]
 			if !ok {
 				return fmt.Errorf("node %d hosts group %d, which the map at epoch %d does not place there", id, gid, m.Epoch)
@@ -359,7 +355,7 @@ func (c *pcluster) hostingMatches(m *partitionmap.Map) error {
 			got++
 		}
 		if got != len(want) {
-			return fmt.Errorf("node %d hosts %d of the %d data groups the map at epoch %d places there", id, got, len(want), m.Epoch)
+			return fmt.Errorf("node %d hosts %d of the %d groups the map at epoch %d places there", id, got, len(want), m.Epoch)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package raps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,20 +126,25 @@ type Node struct {
 	rpc  *rpc.Endpoint
 	svcs map[string]Service
 
-	cur     atomic.Pointer[partitionmap.Map] // the newest map seen
-	mgmtSM  *mgmt.StateMachine               // set if this node hosts a management clone
+	cur atomic.Pointer[partitionmap.Map] // the newest map seen
+	// mgmtSM is set while this node hosts a management clone (the map
+	// places it here, or its store held one at start): it comes and goes
+	// as the map moves the management group.
+	mgmtSM  atomic.Pointer[mgmt.StateMachine]
+	observe atomic.Pointer[func(*partitionmap.Map)] // tests (ObserveMgmt)
 	mgmtVia atomic.Pointer[[]groupcomm.NodeID]
 	changed chan struct{} // a newer map arrived locally (capacity 1)
 	noticed chan struct{} // a peer gossips a newer epoch (capacity 1)
 
 	// Owned by run.
-	reconciled uint64 // the epoch reconcile last completed with nothing to retry
-	hosted     map[replica.GroupID]hostedClone
-	removing   map[replica.GroupID]bool
-	leadAt     map[replica.GroupID]time.Time // last sequencer hand-off asked (lead.go)
-	epochs     epochSignal                   // wakes the map watchers it serves (watch.go)
-	lastLive   map[groupcomm.NodeID]time.Time
-	lastPlan   time.Time
+	bootPending bool   // a Bootstrap member without state: create once no map is found
+	reconciled  uint64 // the epoch reconcile last completed with nothing to retry
+	hosted      map[replica.GroupID]hostedClone
+	removing    map[replica.GroupID]bool
+	leadAt      map[replica.GroupID]time.Time // last sequencer hand-off asked (lead.go)
+	epochs      epochSignal                   // wakes the map watchers it serves (watch.go)
+	lastLive    map[groupcomm.NodeID]time.Time
+	lastPlan    time.Time
 
 	mu struct {
 		sync.Mutex
@@ -199,24 +205,23 @@ func NewNode(cfg Config) (*Node, error) {
 	n.client.clock = cfg.Clock
 	via := slices.Clone(cfg.Bootstrap)
 	n.mgmtVia.Store(&via)
-	if len(cfg.Bootstrap) > 0 {
-		if err := n.startMgmt(); err != nil {
-			ep.Close()
-			return nil, err
-		}
+	if err := n.startAtBoot(); err != nil {
+		ep.Close()
+		return nil, err
 	}
 	n.wg.Go(n.run)
-	if n.mgmtSM == nil { // a management member applies every change itself
-		w := &watcher{c: n.client, self: cfg.ID, targets: n.mapSources, epoch: n.epochHeld, stop: n.stop, offer: n.take}
-		n.wg.Go(w.run)
-	}
+	// The watcher idles while a management clone here applies every
+	// change itself.
+	w := &watcher{c: n.client, self: cfg.ID, targets: n.mapSources, epoch: n.epochHeld, stop: n.stop, offer: n.take,
+		idle: n.mgmtServing}
+	n.wg.Go(w.run)
 	return n, nil
 }
 
 // mapSources are the nodes to ask for the map: the management members
 // known, the seeds, the live nodes.
 func (n *Node) mapSources() []groupcomm.NodeID {
-	targets := append(slices.Clone(*n.mgmtVia.Load()), n.cfg.Seeds...)
+	targets := append(n.mgmtMembers(), n.cfg.Seeds...)
 	if n.cfg.Live != nil {
 		targets = append(targets, n.cfg.Live()...) // any node with a map will do
 	}
@@ -270,24 +275,147 @@ func (n *Node) Close() {
 	})
 }
 
-// startMgmt creates (or, with state, restarts) this node's management
-// clone: the first view is cfg.Bootstrap, created only on empty disks.
-func (n *Node) startMgmt() error {
+// The management group's clones. At start, a node whose store holds the
+// group's state restarts its clone from it, whether or not Bootstrap
+// lists it (the map may have moved the group anywhere). A Bootstrap
+// member without state first asks around for a map (its first round):
+// if some node has one, the cluster exists and the node hosts what that
+// map says; only if none answers with one does it take part in creating
+// the group, with Bootstrap as the first view — and racs's creation asks
+// the first view's members and the contacts (the management members and
+// seeds known) whether the group exists, so a wiped bootstrap member
+// joins rather than create a second group. Later, reconcile starts and
+// stops the clone as the map places it, like any clone.
+
+// startAtBoot starts the management clone from its state, or marks the
+// bootstrap pending (NewNode, before run).
+func (n *Node) startAtBoot() error {
+	listed := slices.Contains(n.cfg.Bootstrap, n.cfg.ID)
+	if len(n.cfg.Bootstrap) > 0 && !listed {
+		return fmt.Errorf("%w: Bootstrap does not list this node", ErrInvalidConfig)
+	}
+	has, err := n.host.Persisted(MgmtGroup)
+	if err != nil {
+		return err
+	}
+	switch {
+	case has:
+		var first *groupcomm.View
+		if listed {
+			v := n.bootView()
+			first = &v
+		}
+		return n.hostMgmt(first, listed, n.mgmtContacts(nil), n.cfg.MgmtDurability, "restart from its state")
+	case listed:
+		n.bootPending = true
+	}
+	return nil
+}
+
+// bootView is the management group's first view: cfg.Bootstrap.
+func (n *Node) bootView() groupcomm.View {
 	v := groupcomm.View{Cluster: n.cfg.Cluster, Group: uint64(MgmtGroup), GroupIncarnation: 1, ID: 1}
 	for _, id := range n.cfg.Bootstrap {
 		v.Members = append(v.Members, groupcomm.Member{ID: groupcomm.MemberID{Node: id, Incarnation: 1}, Role: groupcomm.Voter})
 	}
-	if _, in := v.LookupNode(n.cfg.ID); !in {
-		return fmt.Errorf("%w: Bootstrap does not list this node", ErrInvalidConfig)
+	return v
+}
+
+// startBootstrap creates the management group with the others of
+// cfg.Bootstrap once the first round found no map (run goroutine).
+func (n *Node) startBootstrap() {
+	if !n.bootPending {
+		return
 	}
+	n.bootPending = false
+	if n.Map() != nil {
+		n.log.Info("bootstrap skipped: the cluster has a map; hosting what it places here")
+		return
+	}
+	v := n.bootView()
+	if err := n.hostMgmt(&v, true, n.mgmtContacts(nil), n.cfg.MgmtDurability, "bootstrap"); err != nil {
+		n.log.Warn("cannot host the management clone", "err", err)
+		n.bootPending = true
+	}
+}
+
+// hostMgmt starts this node's management clone (run goroutine, or
+// NewNode before run starts).
+func (n *Node) hostMgmt(first *groupcomm.View, create bool, contacts []groupcomm.NodeID, dur racs.Durability, why string) error {
 	sm := mgmt.New()
-	sm.SetOnChange(func(m *partitionmap.Map) {
-		n.offer(m)
-	})
-	n.mgmtSM = sm
-	_, err := n.host.AddGroup(racs.GroupConfig{Group: MgmtGroup, Incarnation: 1, Durability: n.cfg.MgmtDurability,
-		StateMachine: sm, Bootstrap: &v, Create: true, Contacts: n.cfg.Seeds})
-	return err
+	sm.SetOnChange(n.mgmtApplied)
+	gc := racs.GroupConfig{Group: MgmtGroup, Incarnation: 1, Durability: dur, StateMachine: sm, Contacts: contacts}
+	if first != nil {
+		gc.Bootstrap, gc.Create = first, create
+	}
+	if _, err := n.host.AddGroup(gc); err != nil {
+		return err
+	}
+	n.mgmtSM.Store(sm)
+	n.hosted[MgmtGroup] = hostedClone{ref: partitionmap.PartRef{Service: partitionmap.MgmtService}, incarnation: 1}
+	n.log.Info("hosting a management clone", "why", why, "create", gc.Create)
+	return nil
+}
+
+// mgmtApplied is the management clone's OnChange.
+func (n *Node) mgmtApplied(m *partitionmap.Map) {
+	n.offer(m)
+	if f := n.observe.Load(); f != nil {
+		(*f)(m)
+	}
+}
+
+// mgmtServing reports whether this node hosts a management clone that is
+// in a normal view (it then learns every change by applying it).
+func (n *Node) mgmtServing() bool {
+	if n.mgmtSM.Load() == nil {
+		return false
+	}
+	g, err := n.host.Group(MgmtGroup)
+	return err == nil && g.Info().Status == groupcomm.StatusNormal
+}
+
+// mgmtMembers are the management group's members as this node knows
+// them: its clone's view, and the clone set the map places; else the
+// members last heard from others (at first, cfg.Bootstrap).
+func (n *Node) mgmtMembers() []groupcomm.NodeID {
+	var out []groupcomm.NodeID
+	add := func(id groupcomm.NodeID) {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	if n.mgmtSM.Load() != nil {
+		if g, err := n.host.Group(MgmtGroup); err == nil {
+			for _, mb := range g.View().Members {
+				add(mb.ID.Node)
+			}
+		}
+	}
+	if m := n.Map(); m != nil {
+		if p, ok := m.Mgmt(); ok {
+			for _, c := range p.Clones {
+				add(groupcomm.NodeID(c.Node))
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = slices.Clone(*n.mgmtVia.Load())
+	}
+	return out
+}
+
+// mgmtContacts are the nodes a management clone without state asks
+// whether the group exists, and for admission: extra, the members known,
+// the seeds (self left out).
+func (n *Node) mgmtContacts(extra []groupcomm.NodeID) []groupcomm.NodeID {
+	var out []groupcomm.NodeID
+	for _, id := range slices.Concat(extra, n.mgmtMembers(), n.cfg.Seeds) {
+		if id != n.cfg.ID && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // offer keeps m if it is newer than the map held.
@@ -331,6 +459,7 @@ func (n *Node) run() {
 			n.fetchMap()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*n.cfg.Poll+time.Second)
+		n.startBootstrap()
 		n.bootstrapMap(ctx)
 		if m := n.Map(); m != nil {
 			n.register(ctx, m)
@@ -343,12 +472,14 @@ func (n *Node) run() {
 	}
 }
 
-// fetchMap asks a management member (or a seed) for its map when this
-// node hosts no management clone.
+// fetchMap asks a management member (or a seed) for its map unless this
+// node hosts a management clone in a normal view.
 func (n *Node) fetchMap() {
-	if n.mgmtSM != nil {
-		n.offer(n.mgmtSM.Map()) // also after a restart, which applies no change
-		return
+	if sm := n.mgmtSM.Load(); sm != nil {
+		n.offer(sm.Map()) // also after a restart, which applies no change
+		if n.mgmtServing() {
+			return
+		}
 	}
 	pollMap(n.client, n.cfg.ID, n.mapSources(), n.epochHeld, 2*n.cfg.Poll+200*time.Millisecond, n.take)
 }
@@ -363,13 +494,33 @@ func (n *Node) take(m *partitionmap.Map, via []groupcomm.NodeID) {
 }
 
 // bootstrapMap writes the first map: the first node of cfg.Bootstrap does
-// it once the management group works; the others wait for it.
+// it once the management group works; the others wait for it. The map
+// lists every bootstrap node as it describes itself (kindNode), and
+// places the management group on them, in cfg.Bootstrap's order: the
+// group's real first view.
 func (n *Node) bootstrapMap(ctx context.Context) {
-	if n.mgmtSM == nil || n.Map() != nil || len(n.cfg.Bootstrap) == 0 || n.cfg.Bootstrap[0] != n.cfg.ID {
+	if n.mgmtSM.Load() == nil || n.Map() != nil || len(n.cfg.Bootstrap) == 0 || n.cfg.Bootstrap[0] != n.cfg.ID {
 		return
 	}
+	var nodes []partitionmap.Node
+	for _, id := range n.cfg.Bootstrap {
+		if id == n.cfg.ID {
+			nodes = append(nodes, n.self())
+			continue
+		}
+		nd, err := n.nodeInfo(ctx, id)
+		if err != nil {
+			n.log.Debug("bootstrap: waiting for a member to describe itself", "member", id, "err", err)
+			return
+		}
+		nodes = append(nodes, nd)
+	}
+	dur := partitionmap.Disk
+	if n.cfg.MgmtDurability == racs.Memory {
+		dur = partitionmap.Memory
+	}
 	res, err := n.Admin(ctx, mgmt.Command{Op: mgmt.OpBootstrap, Cluster: n.cfg.Cluster, FirstGroup: FirstDataGroup,
-		Nodes: []partitionmap.Node{n.self()}, Reason: fmt.Sprintf("bootstrap by node %d", n.cfg.ID)})
+		Nodes: nodes, MgmtGroup: uint64(MgmtGroup), MgmtDurability: dur, Reason: fmt.Sprintf("bootstrap by node %d", n.cfg.ID)})
 	if err != nil {
 		n.log.Debug("bootstrap: not yet", "err", err)
 		return
@@ -379,15 +530,36 @@ func (n *Node) bootstrapMap(ctx context.Context) {
 	}
 }
 
-// register adds this node to the map, or updates the services it offers.
+// nodeInfo asks node id how it describes itself in the map.
+func (n *Node) nodeInfo(ctx context.Context, id groupcomm.NodeID) (partitionmap.Node, error) {
+	rep, err := n.client.call(ctx, id, &request{kind: kindNode})
+	if err != nil {
+		return partitionmap.Node{}, err
+	}
+	var nd partitionmap.Node
+	if err := json.Unmarshal(rep.data, &nd); err != nil {
+		return partitionmap.Node{}, fmt.Errorf("%w: node: %v", errMalformed, err)
+	}
+	if nd.ID != partitionmap.NodeID(id) || nd.State != partitionmap.NodeActive {
+		return partitionmap.Node{}, fmt.Errorf("%w: node %d describes itself as %d (%v)", errMalformed, id, nd.ID, nd.State)
+	}
+	return nd, nil
+}
+
+// register adds this node to the map, or updates what it says of itself
+// (a node the bootstrap listed, or whose configuration changed).
 func (n *Node) register(ctx context.Context, m *partitionmap.Map) {
-	names := n.self().Services
+	self := n.self()
+	names := self.Services
 	me, err := m.Node(partitionmap.NodeID(n.cfg.ID))
 	var cmd mgmt.Command
 	switch {
 	case err != nil:
 		cmd = mgmt.Command{Op: mgmt.OpAddNode, Epoch: m.Epoch, Reason: fmt.Sprintf("node %d joined", n.cfg.ID),
-			Node: n.self()}
+			Node: self}
+	case me.Zone != self.Zone || me.Addr != self.Addr:
+		cmd = mgmt.Command{Op: mgmt.OpUpdateNode, Epoch: m.Epoch, Node: self,
+			Reason: fmt.Sprintf("node %d is in zone %q at %q and offers %v", n.cfg.ID, self.Zone, self.Addr, names)}
 	case !slices.Equal(me.Services, names):
 		cmd = mgmt.Command{Op: mgmt.OpSetNodeServices, Epoch: m.Epoch, NodeID: me.ID, Services: names,
 			Reason: fmt.Sprintf("node %d offers %v", n.cfg.ID, names)}

@@ -93,7 +93,7 @@ func (n *Node) place(ctx context.Context, m *partitionmap.Map) {
 // sequencesMgmt reports whether this node's management clone is the
 // management group's sequencer.
 func (n *Node) sequencesMgmt() bool {
-	if n.mgmtSM == nil {
+	if n.mgmtSM.Load() == nil {
 		return false
 	}
 	g, err := n.host.Group(MgmtGroup)

@@ -20,7 +20,7 @@ var ErrNotReady = errors.New("raps: node not ready")
 // is the management group, where this node holds a member of it. It is a
 // readiness probe's answer (/readyz), cheap enough to call often.
 func (n *Node) Ready() error {
-	if g, err := n.host.Group(MgmtGroup); err == nil {
+	if g, err := n.host.Group(MgmtGroup); err == nil && n.mgmtSM.Load() != nil {
 		if err := g.Serving(); err != nil {
 			return fmt.Errorf("%w: management group: %w", ErrNotReady, err)
 		}

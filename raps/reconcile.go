@@ -63,6 +63,11 @@ func (n *Node) reconcile(m *partitionmap.Map) {
 		if want[gid] || n.removing[gid] {
 			continue
 		}
+		if gid == MgmtGroup {
+			// The map moved the management clone away: from now on this
+			// node learns the map from others (fetchMap, the watcher).
+			n.mgmtSM.Store(nil)
+		}
 		delete(n.hosted, gid)
 		n.removing[gid] = true
 		n.log.Info("leaving group: the map moved the clone", "partition", h.ref.String(), "group", gid, "epoch", m.Epoch)
@@ -108,6 +113,9 @@ func hasClone(p *partitionmap.Partition, node partitionmap.NodeID) bool {
 
 // startClone hosts this node's clone of p.
 func (n *Node) startClone(m *partitionmap.Map, p *partitionmap.Partition) error {
+	if p.Service == partitionmap.MgmtService {
+		return n.startMgmtClone(m, p)
+	}
 	svc, ok := n.svcs[p.Service]
 	if !ok {
 		return fmt.Errorf("%w: %q (this node lacks its code)", ErrUnknownService, p.Service)
@@ -150,6 +158,35 @@ func (n *Node) startClone(m *partitionmap.Map, p *partitionmap.Partition) error 
 	n.hosted[gid] = hostedClone{ref: p.Ref(), incarnation: p.Incarnation}
 	n.log.Info("hosting clone", "partition", p.Ref().String(), "group", p.Group, "epoch", m.Epoch, "create", gc.Create)
 	return nil
+}
+
+// startMgmtClone hosts the management clone the map places here, like
+// any clone but with a mgmt.StateMachine of its own (no service code).
+func (n *Node) startMgmtClone(m *partitionmap.Map, p *partitionmap.Partition) error {
+	if g, err := n.host.Group(MgmtGroup); err == nil && n.mgmtSM.Load() != nil && g.Info().Status != groupcomm.StatusRemoved {
+		n.hosted[MgmtGroup] = hostedClone{ref: p.Ref(), incarnation: p.Incarnation}
+		return nil
+	}
+	ms, err := m.Service(p.Service)
+	if err != nil {
+		return err
+	}
+	first := groupcomm.View{Cluster: n.cfg.Cluster, Group: p.Group, GroupIncarnation: p.Incarnation, ID: 1}
+	var others []groupcomm.NodeID
+	for _, c := range p.Clones {
+		if c.Role == partitionmap.Voter {
+			first.Members = append(first.Members, groupcomm.Member{ID: groupcomm.MemberID{Node: groupcomm.NodeID(c.Node), Incarnation: 1}, Role: groupcomm.Voter})
+		}
+		others = append(others, groupcomm.NodeID(c.Node))
+	}
+	_, voter := first.LookupNode(n.cfg.ID)
+	dur := racs.Memory
+	if ms.Durability == partitionmap.Disk {
+		dur = racs.Disk
+	}
+	// An error (ErrGroupExists too: a clone of it still leaving) leaves
+	// the map unreconciled, so the next round tries again.
+	return n.hostMgmt(&first, voter, n.mgmtContacts(others), dur, fmt.Sprintf("the map places it here (epoch %d)", m.Epoch))
 }
 
 // reportReady tells the management group which of this node's learners

@@ -58,8 +58,11 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 	case kindWatch:
 		n.waitNewerMap(ctx, req.incarnation)
 		return reply{data: n.mapReply(req.incarnation)}, nil
+	case kindNode:
+		out, err := json.Marshal(n.self())
+		return reply{data: out}, err
 	case kindAdmin:
-		if n.mgmtSM == nil {
+		if n.mgmtSM.Load() == nil {
 			return reply{}, fmt.Errorf("%w: node %d holds no management clone", ErrNotHosted, n.cfg.ID)
 		}
 		out, err := n.submitMgmt(ctx, req.payload)
@@ -103,16 +106,7 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 // unchanged map costs a few bytes, not the map).
 func (n *Node) mapReply(since uint64) []byte {
 	var b []byte
-	via := *n.mgmtVia.Load()
-	if n.mgmtSM != nil {
-		if g, err := n.host.Group(MgmtGroup); err == nil {
-			v := g.View()
-			via = via[:0:0]
-			for _, m := range v.Members {
-				via = append(via, m.ID.Node)
-			}
-		}
-	}
+	via := n.mgmtMembers()
 	b = binary.AppendUvarint(b, uint64(len(via)))
 	for _, id := range via {
 		b = binary.AppendUvarint(b, uint64(id))

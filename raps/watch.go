@@ -121,6 +121,9 @@ type watcher struct {
 	epoch   func() uint64
 	offer   func(*partitionmap.Map, []groupcomm.NodeID)
 	stop    <-chan struct{}
+	// idle, if set, says the watcher has nothing to do now (a node whose
+	// own management clone applies every change).
+	idle func() bool
 }
 
 func (w *watcher) run() {
@@ -129,6 +132,12 @@ func (w *watcher) run() {
 		case <-w.stop:
 			return
 		default:
+		}
+		if w.idle != nil && w.idle() {
+			if !w.pause() {
+				return
+			}
+			continue
 		}
 		var to groupcomm.NodeID
 		live := w.c.liveNow()

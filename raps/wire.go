@@ -42,6 +42,9 @@ const (
 	// is due; the reply's data is the batch (subscribe.go) and its token
 	// where to resume.
 	kindSubscribe byte = 7
+	// kindNode asks a node how it describes itself in the map (JSON of
+	// a partitionmap.Node): the bootstrap lists every member so.
+	kindNode byte = 8
 )
 
 var errMalformed = errors.New("raps: malformed request")

@@ -40,6 +40,8 @@ func run(m *partitionmap.Map, c *Command) (*partitionmap.Map, error) {
 		return m.AddNode(c.Epoch, c.Node)
 	case OpSetNodeState:
 		return m.SetNodeState(c.Epoch, c.NodeID, c.State, c.Since)
+	case OpUpdateNode:
+		return m.UpdateNode(c.Epoch, c.Node)
 	case OpSetNodeServices:
 		return m.SetNodeServices(c.Epoch, c.NodeID, c.Services)
 	case OpRemoveNode:
@@ -90,6 +92,15 @@ func bootstrap(c *Command) (*partitionmap.Map, string, error) {
 	}
 	for _, n := range c.Nodes {
 		if m, err = m.AddNode(m.Epoch, n); err != nil {
+			return nil, "", fmt.Errorf("mgmt: %s: %w", OpBootstrap, err)
+		}
+	}
+	if c.MgmtGroup != 0 {
+		voters := make([]partitionmap.NodeID, len(c.Nodes))
+		for i, n := range c.Nodes {
+			voters[i] = n.ID
+		}
+		if m, err = m.DefineMgmt(m.Epoch, c.MgmtGroup, voters, c.MgmtDurability); err != nil {
 			return nil, "", fmt.Errorf("mgmt: %s: %w", OpBootstrap, err)
 		}
 	}

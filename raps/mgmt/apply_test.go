@@ -74,6 +74,15 @@ func TestEveryOp(t *testing.T) {
 			sum: "node 5 offers [cat extra kv] (was [cat kv])",
 		},
 		{
+			cmd: func(*partitionmap.Map) Command {
+				return Command{Op: OpUpdateNode, Node: partitionmap.Node{ID: 5, Zone: "zq", Addr: "q:5", Services: []string{"kv", "cat", "extra"}}}
+			},
+			want: func(m *partitionmap.Map) (*partitionmap.Map, error) {
+				return m.UpdateNode(m.Epoch, partitionmap.Node{ID: 5, Zone: "zq", Addr: "q:5", Services: []string{"cat", "extra", "kv"}})
+			},
+			sum: `node 5 is in zone "zq" at "q:5" and offers [cat extra kv]`,
+		},
+		{
 			cmd: func(m *partitionmap.Map) Command {
 				from, to = voterAndFreeNode(t, m, kv0)
 				return Command{Op: OpMoveClone, Ref: kv0, From: from, To: to}

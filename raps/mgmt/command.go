@@ -60,6 +60,10 @@ type Command struct {
 	To         partitionmap.NodeID     `json:"to,omitempty"`
 	Moves      []partitionmap.Move     `json:"moves,omitempty"`
 	Ready      []partitionmap.CloneRef `json:"ready,omitempty"`
+	// MgmtGroup and MgmtDurability: for OpBootstrap, the management
+	// group the map places (0: the map does not place it).
+	MgmtGroup      uint64                  `json:"mgmt_group,omitempty"`
+	MgmtDurability partitionmap.Durability `json:"mgmt_durability,omitempty"`
 }
 
 // EncodeCommand encodes c for the log: a version byte, then JSON (the

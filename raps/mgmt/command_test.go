@@ -21,6 +21,7 @@ func sampleCommands() []Command {
 		{Op: OpAddNode, Node: partitionmap.Node{ID: 4, Zone: "z", Addr: "a:1", State: partitionmap.NodeDead, DeadSince: t0, Services: []string{"kv"}}},
 		{Op: OpSetNodeState, NodeID: 2, State: partitionmap.NodeDead, Since: t0.Add(-time.Hour)},
 		{Op: OpSetNodeServices, NodeID: 2, Services: []string{"kv", "cat"}},
+		{Op: OpUpdateNode, Node: partitionmap.Node{ID: 2, Zone: "z9", Addr: "b:2", Services: []string{"kv"}}},
 		{Op: OpRemoveNode, NodeID: 2},
 		{Op: OpDefineService, Service: rangeService("cat", 3, 2), Ranges: []partitionmap.KeyRange{
 			{End: partitionmap.Key("D")}, {Start: partitionmap.Key("D"), End: partitionmap.Key{0xff, 0}}, {Start: partitionmap.Key{0xff, 0}}}},

@@ -72,7 +72,12 @@ func (g *gen) command(m *partitionmap.Map, now time.Time) Command {
 		for i := range nodes {
 			nodes[i] = partitionmap.Node{ID: partitionmap.NodeID(i + 1), Zone: fmt.Sprintf("z%d", g.r.IntN(3)), Services: g.subset()}
 		}
-		return Command{Op: OpBootstrap, Cluster: 1 + g.r.Uint64N(1000), FirstGroup: 1 + g.r.Uint64N(100), Nodes: nodes}
+		c := Command{Op: OpBootstrap, Cluster: 1 + g.r.Uint64N(1000), FirstGroup: 1 + g.r.Uint64N(100), Nodes: nodes}
+		if g.r.IntN(2) == 0 {
+			c.FirstGroup++
+			c.MgmtGroup, c.MgmtDurability = 1, partitionmap.Disk
+		}
+		return c
 	}
 	name := genServices[g.r.IntN(len(genServices))]
 	switch g.r.IntN(12) {
@@ -86,6 +91,9 @@ func (g *gen) command(m *partitionmap.Map, now time.Time) Command {
 		}
 		return c
 	case 2:
+		if g.r.IntN(2) == 0 {
+			return Command{Op: OpUpdateNode, Node: partitionmap.Node{ID: g.nodeID(), Zone: fmt.Sprintf("z%d", g.r.IntN(4)), Addr: "a", Services: g.subset()}}
+		}
 		return Command{Op: OpSetNodeServices, NodeID: g.nodeID(), Services: g.subset()}
 	case 3:
 		return Command{Op: OpRemoveNode, NodeID: g.nodeID()}

@@ -9,12 +9,18 @@ const (
 	// OpBootstrap makes the first map: Cluster, FirstGroup (the first
 	// data-group id; ids below it are the caller's, for the management
 	// group itself) and the initial Nodes. Epoch must be 0 (no map yet).
+	// With MgmtGroup set, the map places the management group too (the
+	// system service partitionmap.MgmtService, of MgmtDurability): its
+	// voters are the Nodes, in order — the group's first view.
 	OpBootstrap Op = "bootstrap"
 	// OpAddNode adds Node.
 	OpAddNode Op = "add_node"
 	// OpSetNodeState sets NodeID's State (Since: when it died, for
 	// NodeDead).
 	OpSetNodeState Op = "set_node_state"
+	// OpUpdateNode replaces the zone, address and services of Node.ID
+	// (a node the bootstrap listed fills them in when it runs).
+	OpUpdateNode Op = "update_node"
 	// OpSetNodeServices replaces the Services NodeID offers.
 	OpSetNodeServices Op = "set_node_services"
 	// OpRemoveNode forgets NodeID.
@@ -47,7 +53,8 @@ var commonFields = []string{"op", "epoch", "time", "reason", "cluster"}
 // define_service command, say, expects it to matter. This table is also
 // the list of the ops there are.
 var opArgs = map[Op][]string{
-	OpBootstrap:       {"first_group", "nodes"},
+	OpBootstrap:       {"first_group", "nodes", "mgmt_group", "mgmt_durability"},
+	OpUpdateNode:      {"node"},
 	OpAddNode:         {"node"},
 	OpSetNodeState:    {"node_id", "state", "since"},
 	OpSetNodeServices: {"node_id", "services"},

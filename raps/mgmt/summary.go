@@ -18,8 +18,12 @@ func summarizeBootstrap(c *Command, m *partitionmap.Map) string {
 	for i := range m.Nodes {
 		ids[i] = fmt.Sprint(m.Nodes[i].ID)
 	}
-	return truncate(fmt.Sprintf("bootstrapped cluster %d with nodes %s; data groups from %d",
-		c.Cluster, strings.Join(ids, ", "), m.NextGroup), maxSummaryLen)
+	s := fmt.Sprintf("bootstrapped cluster %d with nodes %s; data groups from %d",
+		c.Cluster, strings.Join(ids, ", "), m.NextGroup)
+	if p, ok := m.Mgmt(); ok {
+		s += fmt.Sprintf("; management group %d on nodes %s", p.Group, cloneNodes(p))
+	}
+	return truncate(s, maxSummaryLen)
 }
 
 func summarize(old, next *partitionmap.Map, c *Command) string {
@@ -33,6 +37,9 @@ func summarize(old, next *partitionmap.Map, c *Command) string {
 		if c.State == partitionmap.NodeDead {
 			s += " since " + c.Since.Format(time.RFC3339Nano)
 		}
+	case OpUpdateNode:
+		n := c.Node
+		s = fmt.Sprintf("node %d is in zone %q at %q and offers %v", n.ID, n.Zone, n.Addr, nodeServices(next, n.ID))
 	case OpSetNodeServices:
 		s = fmt.Sprintf("node %d offers %v (was %v)", c.NodeID, nodeServices(next, c.NodeID), nodeServices(old, c.NodeID))
 	case OpRemoveNode:
