@@ -133,7 +133,7 @@ func (h *History) Ops() []Op {
 // Summary counts operations by outcome.
 type Summary struct {
 	Ops, OK, Fail, Unknown, Pending int
-	ByWorkload                       map[string][4]int // ok, fail, unknown, pending
+	ByWorkload                      map[string][4]int // ok, fail, unknown, pending
 }
 
 func (s Summary) String() string {
