@@ -46,6 +46,12 @@ type Fault struct {
 	// Pick seeds the choices made when the fault runs (the move's
 	// partition and target, the power loss's torn sectors).
 	Pick uint64
+	// AnyZone lets a move pick a target in any zone. By default a move
+	// keeps the partition's spread over zones when it can (a target in
+	// the source's zone), as an operator would: a move that puts two
+	// voters in one zone is undone by the placer at once, which is the
+	// trigger of the known bug TestKnownBugReAddWhileLeaving reproduces.
+	AnyZone bool
 }
 
 func (f Fault) String() string {
@@ -157,8 +163,9 @@ func (s Step) String() string {
 
 // Config configures Run.
 type Config struct {
-	// Admin is the client admin changes (move, drain) go through.
-	Admin *raps.Client
+	// Admin returns the client admin changes (move, drain) go through, at
+	// the time of the change.
+	Admin func() *raps.Client
 	// FrontEnds are the memnet ids of the workload's front ends: a
 	// partition puts the first with the minority, the others with the
 	// majority (a front end named in no side would be cut off from all).
@@ -259,7 +266,7 @@ func inject(c *rapstest.Cluster, f Fault, cfg Config) (healed time.Time, detail 
 		c.Net().SetDelay(100*time.Microsecond, 100*time.Microsecond)
 		detail = fmt.Sprintf("memnet so far: %+v", st)
 	case Move:
-		detail, err = move(c, r, cfg)
+		detail, err = move(c, r, f.AnyZone, cfg)
 		if err == nil {
 			time.Sleep(f.Hold)
 		}
@@ -281,31 +288,64 @@ func liveMap(c *rapstest.Cluster) (*partitionmap.Map, error) {
 }
 
 // move moves a random clone of a random partition to a node holding none
-// of that partition.
-func move(c *rapstest.Cluster, r *rand.Rand, cfg Config) (string, error) {
+// of that partition (in the source's zone if there is one, unless
+// anyZone).
+func move(c *rapstest.Cluster, r *rand.Rand, anyZone bool, cfg Config) (string, error) {
 	m, err := liveMap(c)
 	if err != nil {
 		return "", err
 	}
 	p := m.Partitions[r.IntN(len(m.Partitions))]
-	from := p.Clones[r.IntN(len(p.Clones))].Node
-	var to []partitionmap.NodeID
+	zone := map[partitionmap.NodeID]string{}
 	for _, n := range m.Nodes {
-		if !slices.ContainsFunc(p.Clones, func(cl partitionmap.Clone) bool { return cl.Node == n.ID }) {
-			to = append(to, n.ID)
+		zone[n.ID] = n.Zone
+	}
+	type pair struct{ from, to partitionmap.NodeID }
+	var pairs, sameZone []pair
+	for _, cl := range p.Clones {
+		for _, n := range m.Nodes {
+			if !slices.ContainsFunc(p.Clones, func(o partitionmap.Clone) bool { return o.Node == n.ID }) {
+				pairs = append(pairs, pair{cl.Node, n.ID})
+				if n.Zone == zone[cl.Node] {
+					sameZone = append(sameZone, pair{cl.Node, n.ID})
+				}
+			}
 		}
 	}
-	if len(to) == 0 {
+	if len(sameZone) > 0 && !anyZone {
+		pairs = sameZone
+	}
+	if len(pairs) == 0 {
 		return fmt.Sprintf("%v: no node to move to", p.Ref()), nil
 	}
-	dst := to[r.IntN(len(to))]
+	pk := pairs[r.IntN(len(pairs))]
+	from, dst := pk.from, pk.to
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	detail := fmt.Sprintf("%v from node %d to node %d", p.Ref(), from, dst)
-	if err := cfg.Admin.MoveClone(ctx, p.Ref(), from, dst); err != nil {
+	detail := fmt.Sprintf("%v from node %d (zone %s) to node %d (zone %s)", p.Ref(), from, zone[from], dst, zone[dst])
+	if err := cfg.Admin().MoveClone(ctx, p.Ref(), from, dst); err != nil {
 		return detail, fmt.Errorf("move: %w", err)
 	}
-	return detail, nil
+	// Wait until the map shows the move done: the target a voter, the
+	// source gone.
+	t0 := time.Now()
+	deadline := t0.Add(cfg.Converge)
+	for {
+		if m, err := liveMap(c); err == nil {
+			if q, err := m.Partition(p.Ref()); err == nil {
+				src := slices.ContainsFunc(q.Clones, func(o partitionmap.Clone) bool { return o.Node == from })
+				voter := slices.ContainsFunc(q.Clones, func(o partitionmap.Clone) bool { return o.Node == dst && o.Role == partitionmap.Voter })
+				if voter && !src {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return detail, fmt.Errorf("the move did not complete within %v", cfg.Converge)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return detail + fmt.Sprintf(", done in the map after %v", time.Since(t0).Truncate(time.Millisecond)), nil
 }
 
 // drain drains node id, waits until it holds no clone (or the hold is
@@ -313,7 +353,7 @@ func move(c *rapstest.Cluster, r *rand.Rand, cfg Config) (string, error) {
 func drain(c *rapstest.Cluster, id groupcomm.NodeID, hold time.Duration, cfg Config) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := cfg.Admin.Drain(ctx, partitionmap.NodeID(id)); err != nil {
+	if err := cfg.Admin().Drain(ctx, partitionmap.NodeID(id)); err != nil {
 		return "", fmt.Errorf("drain node %d: %w", id, err)
 	}
 	time.Sleep(hold)
@@ -330,7 +370,7 @@ func drain(c *rapstest.Cluster, id groupcomm.NodeID, hold time.Duration, cfg Con
 			}
 		}
 	}
-	if _, err := cfg.Admin.Admin(ctx, mgmt.Command{Op: mgmt.OpSetNodeState, NodeID: partitionmap.NodeID(id), State: partitionmap.NodeActive}); err != nil {
+	if _, err := cfg.Admin().Admin(ctx, mgmt.Command{Op: mgmt.OpSetNodeState, NodeID: partitionmap.NodeID(id), State: partitionmap.NodeActive}); err != nil {
 		return "", fmt.Errorf("make node %d active again: %w", id, err)
 	}
 	return fmt.Sprintf("node %d held %d clones once drained", id, held), nil

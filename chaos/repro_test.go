@@ -1,0 +1,124 @@
+package chaos
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/quicksilver-go/quicksilver/chaos/nemesis"
+	"github.com/quicksilver-go/quicksilver/groupcomm"
+	"github.com/quicksilver-go/quicksilver/partitionmap"
+	"github.com/quicksilver-go/quicksilver/raps/rapstest"
+	"github.com/quicksilver-go/quicksilver/replica"
+)
+
+// TestKnownBugReAddWhileLeaving is the fault suite's first finding,
+// narrowed down: a clone moved back onto a node that has just left the
+// partition's group is never started there.
+//
+// The steps (5 nodes, kv with 4 partitions × 3 clones): take kv/0 with
+// clones A, C, D; kill C; move kv/0 from A to a node B (A leaves the
+// group: racs.Host.RemoveGroup; the view without A is committed by A, D
+// and B, but A's removed core stays on A's host as a ghost until every
+// member of the new view acknowledged, and C is dead); move kv/0 back from
+// B to A at once; restart C.
+//
+// What happens: raps.(*Node).startClone on A finds the group that left
+// still on A's host and keeps it as the hosted clone, because its only
+// test is that the group's last published Info().Status is not
+// StatusRemoved — a group stopped by racs's finishLeave never publishes
+// its removal, its Info stays NORMAL or FROZEN. A's learner is never
+// started: A's group answers "group stopped: clone left its group
+// (RemoveGroup)" (later, once the ghost retired and the worker forgot it,
+// "unknown group"), the map lists a learner that does not exist, the move
+// never completes and the cluster never converges. No acknowledged
+// update is lost (the other clones serve) but the partition is stuck with
+// a dead learner and the placer's later moves of it stall.
+//
+// The unnarrowed TestFaultSuite seeds 1 and 2 hit it without any
+// operator's move back: the placer re-adds a clone to a node that just
+// left it on its own (the zone spread undoing an operator's move that
+// put two voters in one zone, a rebalance, a drain), while a kill, an
+// isolation or a power loss keeps a member of the new view from
+// acknowledging, so the ghost lingers.
+//
+// A fix that makes this test pass (and seeds 1 and 2, with moves to any
+// zone): startClone keeps an existing group only if it has not left —
+// racs exposes Group.Left() (g.left.Load()) and the test in startClone
+// becomes in.Status != groupcomm.StatusRemoved && !g.Left() && ...
+func TestKnownBugReAddWhileLeaving(t *testing.T) {
+	t.Skip("known bug: raps startClone keeps a left racs group as the hosted clone; a clone moved back onto a node that just left is never started (see the comment)")
+	synctest.Test(t, func(t *testing.T) {
+		c := rapstest.New(t, 5, rapstest.WithPowerLoss(), rapstest.WithServices(Services()...))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		m := c.Node(1).Map()
+		p, _ := m.Partition(partitionmap.PartRef{Service: "kv", ID: 0})
+		var clones []groupcomm.NodeID
+		for _, cl := range p.Clones {
+			clones = append(clones, groupcomm.NodeID(cl.Node))
+		}
+		a, cNode := clones[0], clones[1]
+		var b groupcomm.NodeID
+		for id := groupcomm.NodeID(1); id <= 5; id++ {
+			if !slices.Contains(clones, id) {
+				b = id
+				break
+			}
+		}
+		admin := func() *rapstestClient {
+			for _, id := range c.Live() {
+				if id <= 3 {
+					return &rapstestClient{c, id}
+				}
+			}
+			t.Fatal("no management member live")
+			return nil
+		}
+		moved := func(from, to groupcomm.NodeID) bool {
+			for _, id := range c.Live() {
+				if m := c.Node(id).Map(); m != nil {
+					q, err := m.Partition(p.Ref())
+					if err != nil {
+						return false
+					}
+					src := slices.ContainsFunc(q.Clones, func(o partitionmap.Clone) bool { return o.Node == partitionmap.NodeID(from) })
+					dst := slices.ContainsFunc(q.Clones, func(o partitionmap.Clone) bool {
+						return o.Node == partitionmap.NodeID(to) && o.Role == partitionmap.Voter
+					})
+					return dst && !src
+				}
+			}
+			return false
+		}
+		t.Logf("kv/0 on %v: kill %d, move from %d to %d and back", clones, cNode, a, b)
+		c.Kill(cNode)
+		if err := admin().move(ctx, p.Ref(), a, b); err != nil {
+			t.Fatal(err)
+		}
+		c.WaitFor("the move to B", time.Minute, func() bool { return moved(a, b) })
+		if err := admin().move(ctx, p.Ref(), b, a); err != nil {
+			t.Fatal(err)
+		}
+		c.Restart(cNode)
+		if err := nemesis.WaitConverged(c, time.Minute); err != nil {
+			g, gerr := c.Host(a).Group(replica.GroupID(p.Group))
+			var in groupcomm.Info
+			if gerr == nil {
+				in = g.Info()
+			}
+			t.Fatalf("%v; node %d's group of kv/0: %v, %v", err, a, in.Status, gerr)
+		}
+	})
+}
+
+type rapstestClient struct {
+	c  *rapstest.Cluster
+	id groupcomm.NodeID
+}
+
+func (r *rapstestClient) move(ctx context.Context, ref partitionmap.PartRef, from, to groupcomm.NodeID) error {
+	return r.c.Node(r.id).Client().MoveClone(ctx, ref, partitionmap.NodeID(from), partitionmap.NodeID(to))
+}
