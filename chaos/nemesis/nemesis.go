@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -46,11 +47,11 @@ type Fault struct {
 	// Pick seeds the choices made when the fault runs (the move's
 	// partition and target, the power loss's torn sectors).
 	Pick uint64
-	// AnyZone lets a move pick a target in any zone. By default a move
-	// keeps the partition's spread over zones when it can (a target in
-	// the source's zone), as an operator would: a move that puts two
-	// voters in one zone is undone by the placer at once, which is the
-	// trigger of the known bug TestKnownBugReAddWhileLeaving reproduces.
+	// AnyZone lets a move pick a target in any zone (Plan draws it).
+	// Otherwise a move keeps the partition's spread over zones when it
+	// can (a target in the source's zone), as an operator would; a move
+	// that puts two voters in one zone is undone by the placer at once
+	// (the trigger of the bug TestKnownBugReAddWhileLeaving reproduces).
 	AnyZone bool
 }
 
@@ -62,6 +63,9 @@ func (f Fault) String() string {
 	}
 	if len(f.Other) > 0 {
 		fmt.Fprintf(&b, " | %v", f.Other)
+	}
+	if f.Kind == Move && f.AnyZone {
+		fmt.Fprintf(&b, " to any zone")
 	}
 	if f.Kind == Flaky {
 		fmt.Fprintf(&b, " drop %.2f dup %.2f delay ≤%v", f.Drop, f.Dup, f.Delay)
@@ -132,6 +136,7 @@ func Plan(seed uint64, n int) Schedule {
 			f.Hold = hold(time.Second, 4*time.Second)
 		case Move:
 			f.Hold = hold(200*time.Millisecond, time.Second)
+			f.AnyZone = r.IntN(2) == 0
 		case Drain:
 			f.Nodes, f.Hold = pick(1), hold(200*time.Millisecond, time.Second)
 		}
@@ -370,8 +375,35 @@ func drain(c *rapstest.Cluster, id groupcomm.NodeID, hold time.Duration, cfg Con
 			}
 		}
 	}
-	if _, err := cfg.Admin().Admin(ctx, mgmt.Command{Op: mgmt.OpSetNodeState, NodeID: partitionmap.NodeID(id), State: partitionmap.NodeActive}); err != nil {
+	if err := setActive(ctx, cfg.Admin, partitionmap.NodeID(id)); err != nil {
 		return "", fmt.Errorf("make node %d active again: %w", id, err)
 	}
 	return fmt.Sprintf("node %d held %d clones once drained", id, held), nil
+}
+
+// setActive makes node id active again: a compare-and-set on the epoch,
+// retried on a newer map while the epoch moved under it.
+func setActive(ctx context.Context, admin func() *raps.Client, id partitionmap.NodeID) error {
+	for {
+		cl := admin()
+		m := cl.Map()
+		if m != nil {
+			res, err := cl.Admin(ctx, mgmt.Command{Op: mgmt.OpSetNodeState, Epoch: m.Epoch, NodeID: id, State: partitionmap.NodeActive,
+				Reason: fmt.Sprintf("undrain node %d", id)})
+			if err == nil {
+				err = res.Err()
+			}
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, partitionmap.ErrStaleEpoch) {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
