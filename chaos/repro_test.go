@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -119,4 +120,44 @@ type rapstestClient struct {
 
 func (r *rapstestClient) move(ctx context.Context, ref partitionmap.PartRef, from, to groupcomm.NodeID) error {
 	return r.c.Node(r.id).Client().MoveClone(ctx, ref, partitionmap.NodeID(from), partitionmap.NodeID(to))
+}
+
+// TestKnownBugCrashAllDuringMove is the fault suite's second finding: after
+// a crash of every node that lands while a move is under way, a partition
+// never recovers. Seen with seeds 38 and 52 of TestFaultSuite (about one
+// run in three of each; with the crash of every node as a power loss and
+// as a plain process crash alike, so it is not the lost unsynced writes).
+//
+// The state it leaves (seed 52): the map lists bank/0 on nodes 5, 1 and 3
+// — node 1 a voter that replaced node 4 (the placer's move while node 4
+// was isolated; promote_and_remove applied in the map) — but every clone
+// came back with view v4{5.1 4.1 3.1 1.<learner incarnation>} as its last
+// installed view (node 1 still a learner in it; the view change that
+// promotes node 1 and removes node 4 was not installed before the crash),
+// and stays RECOVERING for good, its view change waiting for promises
+// from 4.1. Node 4 holds no group of bank/0 any more: the map does not
+// place it there, so its restarted node does not host it (and would leave
+// it), and v4's survivors never hear from it. Seed 38 is the same with
+// kv/1 (view v14, the removed voter 4.<incarnation>, learner node 1).
+// Nothing acknowledged is lost, but the partition serves nothing:
+// updates and strict reads time out, the final checks cannot read it.
+//
+// Two voters of v4's three (5 and 3) are back, a majority of it; what the
+// total-outage recovery rule (docs/design.md §3 Restart) makes them wait
+// for 4.1 is the question to answer. This is a probabilistic reproducer:
+// it runs each seed up to four times and fails on the first run that does
+// not converge.
+func TestKnownBugCrashAllDuringMove(t *testing.T) {
+	t.Skip("known bug: after a crash of every node during a move, the partition's clones stay RECOVERING waiting for the voter the map removed (see the comment)")
+	for _, seed := range []uint64{52, 38} {
+		for try := range 4 {
+			var r *Result
+			synctest.Test(t, func(t *testing.T) {
+				r = RunSeed(t, seed, Options{Logf: func(string, ...any) {}})
+			})
+			if r.Failed() {
+				t.Fatalf("seed %d, run %d: %s\n%s", seed, try+1, r.Problems[0], strings.Join(r.Digests, "\n"))
+			}
+		}
+	}
 }

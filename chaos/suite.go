@@ -239,8 +239,21 @@ func digests(c *rapstest.Cluster) (lines, problems []string) {
 				s = err.Error()
 			}
 			in := g.Info()
-			parts = append(parts, fmt.Sprintf("node %d (map role %d; group %v role %v view %d) %s", id, cl.Role, in.Status, in.Role, g.View().ID, s))
+			wait := ""
+			if len(in.WaitingFor) > 0 {
+				wait = fmt.Sprintf(" waiting for %v; view %v", in.WaitingFor, g.View())
+			}
+			parts = append(parts, fmt.Sprintf("node %d (map role %d; group %v role %v view %d%s) %s", id, cl.Role, in.Status, in.Role, g.View().ID, wait, s))
 			ds = append(ds, s)
+		}
+		for _, id := range c.Live() {
+			if slices.ContainsFunc(p.Clones, func(cl partitionmap.Clone) bool { return groupcomm.NodeID(cl.Node) == id }) {
+				continue
+			}
+			if g, err := c.Host(id).Group(replica.GroupID(p.Group)); err == nil {
+				in := g.Info()
+				parts = append(parts, fmt.Sprintf("also on node %d, not a clone in the map: group %v role %v view %d left %v", id, in.Status, in.Role, g.View().ID, g.Left()))
+			}
 		}
 		line := fmt.Sprintf("%v: %s", p.Ref(), strings.Join(parts, ", "))
 		lines = append(lines, line)

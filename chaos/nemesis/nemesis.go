@@ -300,7 +300,17 @@ func move(c *rapstest.Cluster, r *rand.Rand, anyZone bool, cfg Config) (string, 
 	if err != nil {
 		return "", err
 	}
-	p := m.Partitions[r.IntN(len(m.Partitions))]
+	// A partition with no move under way (the placer's own moves run too).
+	var free []partitionmap.Partition
+	for _, q := range m.Partitions {
+		if _, busy := q.Learner(); !busy {
+			free = append(free, q)
+		}
+	}
+	if len(free) == 0 {
+		return "every partition has a move under way: skipped", nil
+	}
+	p := free[r.IntN(len(free))]
 	zone := map[partitionmap.NodeID]string{}
 	for _, n := range m.Nodes {
 		zone[n.ID] = n.Zone
@@ -329,6 +339,11 @@ func move(c *rapstest.Cluster, r *rand.Rand, anyZone bool, cfg Config) (string, 
 	defer cancel()
 	detail := fmt.Sprintf("%v from node %d (zone %s) to node %d (zone %s)", p.Ref(), from, zone[from], dst, zone[dst])
 	if err := cfg.Admin().MoveClone(ctx, p.Ref(), from, dst); err != nil {
+		if errors.Is(err, partitionmap.ErrMoveInProgress) || errors.Is(err, partitionmap.ErrInvalidMove) {
+			// The placer started a move of it meanwhile, or the target
+			// became unfit (draining): the map refused, nothing changed.
+			return detail + fmt.Sprintf(": refused, skipped (%v)", err), nil
+		}
 		return detail, fmt.Errorf("move: %w", err)
 	}
 	// Wait until the map shows the move done: the target a voter, the
