@@ -29,11 +29,12 @@ const (
 	Flaky     Kind = "flaky"
 	Move      Kind = "move"
 	Drain     Kind = "drain"
+	SlowDisk  Kind = "slowdisk"
 	CrashAll  Kind = "crashall"
 )
 
 // Kinds are the faults Plan draws from, crashall aside (always last).
-var Kinds = []Kind{Kill, Kill2, PowerLoss, Isolate, Partition, Flaky, Move, Drain}
+var Kinds = []Kind{Kill, Kill2, PowerLoss, Isolate, Partition, Flaky, Move, Drain, SlowDisk}
 
 // Fault is one step of a schedule.
 type Fault struct {
@@ -69,6 +70,9 @@ func (f Fault) String() string {
 	}
 	if f.Kind == Flaky {
 		fmt.Fprintf(&b, " drop %.2f dup %.2f delay ≤%v", f.Drop, f.Dup, f.Delay)
+	}
+	if f.Kind == SlowDisk {
+		fmt.Fprintf(&b, " %v per write", f.Delay)
 	}
 	fmt.Fprintf(&b, " hold %v", f.Hold)
 	return b.String()
@@ -139,6 +143,9 @@ func Plan(seed uint64, n int) Schedule {
 			f.AnyZone = r.IntN(2) == 0
 		case Drain:
 			f.Nodes, f.Hold = pick(1), hold(200*time.Millisecond, time.Second)
+		case SlowDisk:
+			f.Nodes, f.Hold = pick(1+r.IntN(2)), hold(time.Second, 4*time.Second)
+			f.Delay = time.Duration(2+r.IntN(50)) * time.Millisecond
 		}
 		s.Faults = append(s.Faults, f)
 	}
@@ -277,6 +284,18 @@ func inject(c *rapstest.Cluster, f Fault, cfg Config) (healed time.Time, detail 
 		}
 	case Drain:
 		detail, err = drain(c, f.Nodes[0], f.Hold, cfg)
+	case SlowDisk:
+		for _, id := range f.Nodes {
+			if fs := c.Faulty(id); fs != nil {
+				fs.DelayWrites(f.Delay)
+			}
+		}
+		time.Sleep(f.Hold)
+		for _, id := range f.Nodes {
+			if fs := c.Faulty(id); fs != nil {
+				fs.DelayWrites(0)
+			}
+		}
 	default:
 		err = fmt.Errorf("unknown fault %q", f.Kind)
 	}

@@ -54,3 +54,23 @@ func (c *Cluster) PowerFail(id groupcomm.NodeID, r *rand.Rand) {
 	}
 	c.Kill(id)
 }
+
+// faultyLocked wraps node id's store in the node's FaultyStore (a new one
+// per start; the slow-disk setting carries over). c.mu is held.
+func (c *Cluster) faultyLocked(id groupcomm.NodeID, s replica.Store) replica.Store {
+	f := replica.NewFaulty(s)
+	if old := c.faulty[id]; old != nil {
+		f.DelayWrites(old.WriteDelay())
+	}
+	c.faulty[id] = f
+	return f
+}
+
+// Faulty returns the fault layer of node id's current store (WithPowerLoss
+// only; nil otherwise or before the node started): DelayWrites makes its
+// disk slow, FailNthWrite makes it fail.
+func (c *Cluster) Faulty(id groupcomm.NodeID) *replica.FaultyStore {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.faulty[id]
+}

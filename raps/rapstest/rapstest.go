@@ -102,7 +102,8 @@ type Cluster struct {
 	dead   map[groupcomm.NodeID]bool
 	mems   map[groupcomm.NodeID]*replica.MemStore
 	disks  map[groupcomm.NodeID]*replica.DiskStore
-	walFS  map[groupcomm.NodeID]*wal.MemFS // WithPowerLoss: each node's WAL disk
+	walFS  map[groupcomm.NodeID]*wal.MemFS           // WithPowerLoss: each node's WAL disk
+	faulty map[groupcomm.NodeID]*replica.FaultyStore // WithPowerLoss: each node's store, behind a fault layer
 	fronts []*raps.Client
 	closed bool
 }
@@ -130,7 +131,8 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	c := &Cluster{t: t, o: o, net: memnet.New(o.net),
 		hosts: map[groupcomm.NodeID]*racs.Host{}, nodes: map[groupcomm.NodeID]*raps.Node{},
 		dead: map[groupcomm.NodeID]bool{}, mems: map[groupcomm.NodeID]*replica.MemStore{},
-		disks: map[groupcomm.NodeID]*replica.DiskStore{}, walFS: map[groupcomm.NodeID]*wal.MemFS{}}
+		disks: map[groupcomm.NodeID]*replica.DiskStore{}, walFS: map[groupcomm.NodeID]*wal.MemFS{},
+		faulty: map[groupcomm.NodeID]*replica.FaultyStore{}}
 	if o.disk {
 		c.dir = t.TempDir()
 	}
@@ -291,6 +293,9 @@ func (c *Cluster) store(id groupcomm.NodeID) replica.Store {
 		c.t.Fatalf("rapstest: open the disk store of node %d: %v", id, err)
 	}
 	c.disks[id] = s
+	if c.o.powerLoss {
+		return c.faultyLocked(id, s)
+	}
 	return s
 }
 
