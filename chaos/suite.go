@@ -62,10 +62,10 @@ func (r *Result) Failed() bool { return len(r.Problems) > 0 }
 func defaultWorkload(seed uint64, w workload.Config) workload.Config {
 	w.Seed = seed
 	if w.AppendClients+w.RegisterClients+w.BankClients+w.IdemClients == 0 {
-		w.AppendClients, w.RegisterClients, w.BankClients, w.IdemClients = 3, 3, 2, 2
+		w.AppendClients, w.RegisterClients, w.BankClients, w.IdemClients = 4, 4, 2, 2
 	}
 	if w.Pace == 0 {
-		w.Pace = 40 * time.Millisecond
+		w.Pace = 20 * time.Millisecond
 	}
 	if w.OpTimeout == 0 {
 		w.OpTimeout = 4 * time.Second
