@@ -53,6 +53,9 @@ type Result struct {
 	Elapsed  time.Duration // on the cluster's clock
 	// MapHistory is the partition map's last changes at the end.
 	MapHistory []string
+	// Throughput is, per step, the updates acknowledged while the fault
+	// lasted and until the cluster converged, and their rate.
+	Throughput []string
 }
 
 // Failed reports whether the run found any problem.
@@ -133,6 +136,7 @@ func RunSeed(t testing.TB, seed uint64, o Options) *Result {
 		}
 	}
 	res.Ops = run.Stop()
+	res.Throughput = throughput(res.Steps, res.Ops, run.History().Start())
 	if err := nemesis.WaitConverged(c, o.Converge); err != nil {
 		res.Problems = append(res.Problems, fmt.Sprintf("after the run: %v", err))
 	}
@@ -295,4 +299,25 @@ func (r *Result) Artifacts(dir string) error {
 		return workload.RegisterHTML(r.Report.Register, filepath.Join(dir, "register.html"))
 	}
 	return nil
+}
+
+// throughput counts the updates acknowledged during each step.
+func throughput(steps []nemesis.Step, ops []workload.Op, start time.Time) []string {
+	var out []string
+	for _, st := range steps {
+		from, to := st.At.Sub(start), st.End.Sub(start)
+		n := 0
+		for _, o := range ops {
+			if o.Outcome == workload.OK && o.Kind != "get" && o.Kind != "list" && o.Kind != "read" && o.Return >= from && o.Return <= to {
+				n++
+			}
+		}
+		rate := 0.0
+		if d := (to - from).Seconds(); d > 0 {
+			rate = float64(n) / d
+		}
+		out = append(out, fmt.Sprintf("%-9s %5d updates acknowledged in %v (%.0f/s on the cluster's clock), converged %v after the heal",
+			st.Fault.Kind, n, (to-from).Truncate(time.Millisecond), rate, st.Recovery.Truncate(time.Millisecond)))
+	}
+	return out
 }

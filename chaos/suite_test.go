@@ -50,6 +50,9 @@ func report(t *testing.T, r *Result) {
 	for _, d := range r.Digests {
 		t.Logf("digest %s", d)
 	}
+	for _, l := range r.Throughput {
+		t.Logf("during %s", l)
+	}
 	if r.Report != nil {
 		t.Logf("seed %d: %s", r.Seed, r.Report)
 	}

@@ -160,6 +160,9 @@ type Step struct {
 	Detail   string        // what it chose when it ran, and what it met
 	Err      error         // the fault could not run or the cluster did not converge after it
 	Recovery time.Duration // from the heal (restart, network repair) to convergence
+	// At and End are when the fault began and when the cluster had
+	// converged after it (the clock's times, for the figures).
+	At, End time.Time
 }
 
 func (s Step) String() string {
@@ -198,13 +201,13 @@ func Run(c *rapstest.Cluster, s Schedule, cfg Config) []Step {
 	start := time.Now()
 	var steps []Step
 	for _, f := range s.Faults {
-		st := Step{Fault: f, Start: time.Since(start)}
+		st := Step{Fault: f, Start: time.Since(start), At: time.Now()}
 		healed, detail, err := inject(c, f, cfg)
 		st.Detail = detail
 		if err == nil {
 			err = waitConverged(c, cfg.Converge)
 		}
-		st.Recovery, st.Err = time.Since(healed), err
+		st.Recovery, st.Err, st.End = time.Since(healed), err, time.Now()
 		steps = append(steps, st)
 		if cfg.Logf != nil {
 			cfg.Logf("nemesis: %s", st)

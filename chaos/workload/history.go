@@ -99,6 +99,9 @@ type History struct {
 // NewHistory starts a history now.
 func NewHistory() *History { return &History{start: time.Now()} }
 
+// Start is when the history began.
+func (h *History) Start() time.Time { return h.start }
+
 // Since is the monotonic time since the history began.
 func (h *History) Since() time.Duration { return time.Since(h.start) }
 
