@@ -3,6 +3,7 @@ package chaos
 import (
 	"flag"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,9 @@ import (
 )
 
 var seedsFlag = flag.String("chaos.seeds", "", "comma-separated seeds for TestFaultSuite (default: its fixed seeds)")
+
+// wallLimit bounds one seed's wall time (a seed takes seconds).
+const wallLimit = 3 * time.Minute
 
 // fixedSeeds run in every CI run.
 var fixedSeeds = []uint64{1, 2, 3}
@@ -35,6 +39,14 @@ func TestFaultSuite(t *testing.T) {
 	for _, seed := range suiteSeeds(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			wall := time.Now()
+			// A bubble whose clock cannot advance (a goroutine blocked on a
+			// mutex held across a timed wait is not durably blocked) would
+			// hang until go test's timeout: fail sooner, with every stack.
+			dog := time.AfterFunc(wallLimit, func() {
+				debug.SetTraceback("all")
+				panic(fmt.Sprintf("chaos: seed %d made no progress in %v of wall time (the goroutines below say where it waits)", seed, wallLimit))
+			})
+			defer dog.Stop()
 			synctest.Test(t, func(t *testing.T) {
 				r := RunSeed(t, seed, Options{})
 				report(t, r)
