@@ -122,6 +122,13 @@ func (g *Group) View() groupcomm.View {
 	return groupcomm.View{}
 }
 
+// Left reports whether this clone left its group for good (RemoveGroup
+// finished): it is stopped, its state is deleted, and it lingers on the
+// host only while its ghost answers. Its Info keeps what it last
+// published, which need not say StatusRemoved. A later AddGroup of the
+// same id starts a new clone.
+func (g *Group) Left() bool { return g.left.Load() }
+
 // Applied returns the token of the last applied update.
 func (g *Group) Applied() Token { return Token{Incarnation: g.cfg.Incarnation, Seq: g.applied.Load()} }
 

@@ -127,8 +127,12 @@ func (n *Node) startClone(m *partitionmap.Map, p *partitionmap.Partition) error 
 	gid := replica.GroupID(p.Group)
 	if g, err := n.host.Group(gid); err == nil {
 		// Hosted already (a restart's leftovers, or an older
-		// incarnation): keep a live clone of this incarnation.
-		if in := g.Info(); in.Status != groupcomm.StatusRemoved && g.Applied().Incarnation == p.Incarnation {
+		// incarnation): keep a live clone of this incarnation. A clone
+		// that left (a move away that just finished) lingers, stopped,
+		// while its ghost answers, and its Info need not say Removed: it
+		// is no clone to keep, AddGroup replaces it (the chaos suite's
+		// TestKnownBugReAddWhileLeaving).
+		if in := g.Info(); in.Status != groupcomm.StatusRemoved && !g.Left() && g.Applied().Incarnation == p.Incarnation {
 			n.hosted[gid] = hostedClone{ref: p.Ref(), incarnation: p.Incarnation}
 			return nil
 		}

@@ -74,6 +74,13 @@ func (f *FaultyStore) DelayWrites(d time.Duration) {
 	f.delayAll = d
 }
 
+// WriteDelay returns the delay DelayWrites set.
+func (f *FaultyStore) WriteDelay() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.delayAll
+}
+
 // Writes returns the number of Write calls so far, failed ones included.
 func (f *FaultyStore) Writes() int {
 	f.mu.Lock()

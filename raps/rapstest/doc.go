@@ -14,7 +14,10 @@
 //     transport drops everything, the others' failure detectors suspect
 //     it, it leaves Live), Restart brings it back on its store: a
 //     replica.MemStore by default (an in-memory "disk" that survives the
-//     kill), a replica.DiskStore in t.TempDir() with WithDisk.
+//     kill), a replica.DiskStore in t.TempDir() with WithDisk, and with
+//     WithPowerLoss a DiskStore whose WAL is on a strict in-memory disk
+//     (wal.MemFS) behind a replica.FaultyStore: PowerFail loses every
+//     write not yet fsynced, Faulty(id) slows or fails writes.
 //   - The failure detector is Cluster.Live (the nodes not killed); memnet
 //     faults (Net().Partition, Isolate, Cut, Heal) do not change it, as a
 //     real detector lags a real partition.

@@ -17,6 +17,7 @@ import (
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
 	"github.com/quicksilver-go/quicksilver/replica"
+	"github.com/quicksilver-go/quicksilver/replica/wal"
 )
 
 // DefaultKVPartitions is the default kv service's partition count.
@@ -33,6 +34,7 @@ type options struct {
 	svcs       []raps.Service
 	kvParts    int
 	disk       bool
+	powerLoss  bool // the WAL on a wal.MemFS per node (powerloss.go)
 	net        memnet.Config
 	logger     *slog.Logger
 	node       func(*raps.Config)
@@ -100,6 +102,8 @@ type Cluster struct {
 	dead   map[groupcomm.NodeID]bool
 	mems   map[groupcomm.NodeID]*replica.MemStore
 	disks  map[groupcomm.NodeID]*replica.DiskStore
+	walFS  map[groupcomm.NodeID]*wal.MemFS           // WithPowerLoss: each node's WAL disk
+	faulty map[groupcomm.NodeID]*replica.FaultyStore // WithPowerLoss: each node's store, behind a fault layer
 	fronts []*raps.Client
 	closed bool
 }
@@ -127,7 +131,8 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	c := &Cluster{t: t, o: o, net: memnet.New(o.net),
 		hosts: map[groupcomm.NodeID]*racs.Host{}, nodes: map[groupcomm.NodeID]*raps.Node{},
 		dead: map[groupcomm.NodeID]bool{}, mems: map[groupcomm.NodeID]*replica.MemStore{},
-		disks: map[groupcomm.NodeID]*replica.DiskStore{}}
+		disks: map[groupcomm.NodeID]*replica.DiskStore{}, walFS: map[groupcomm.NodeID]*wal.MemFS{},
+		faulty: map[groupcomm.NodeID]*replica.FaultyStore{}}
 	if o.disk {
 		c.dir = t.TempDir()
 	}
@@ -279,11 +284,18 @@ func (c *Cluster) store(id groupcomm.NodeID) replica.Store {
 		return s
 	}
 	bp, wd := replica.DiskPaths(c.dir, fmt.Sprintf("node-%d", id))
-	s, err := replica.OpenDisk(replica.DiskOptions{BoltPath: bp, WALDir: wd, NoSync: true})
+	opts := replica.DiskOptions{BoltPath: bp, WALDir: wd, NoSync: true}
+	if c.o.powerLoss {
+		opts = c.powerLossOptions(id, bp)
+	}
+	s, err := replica.OpenDisk(opts)
 	if err != nil {
 		c.t.Fatalf("rapstest: open the disk store of node %d: %v", id, err)
 	}
 	c.disks[id] = s
+	if c.o.powerLoss {
+		return c.faultyLocked(id, s)
+	}
 	return s
 }
 
