@@ -77,6 +77,8 @@ var errorTable = []struct {
 	{err: racs.ErrBadToken, status: http.StatusBadRequest, code: "bad_token"},
 	{err: racs.ErrKeyReused, status: http.StatusUnprocessableEntity, code: "idempotency_key_reused"},
 	{err: raps.ErrInvalidService, status: http.StatusBadRequest, code: "invalid_service"},
+	{err: raps.ErrLevelNotAllowed, status: http.StatusBadRequest, code: "bad_consistency"},
+	{err: raps.ErrNoStream, status: http.StatusBadRequest, code: "no_stream"},
 	// Admin changes the management group refused (nothing changed).
 	{err: partitionmap.ErrUnknownService, status: http.StatusBadRequest, code: "unknown_service"},
 	{err: partitionmap.ErrUnknownNode, status: http.StatusBadRequest, code: "unknown_node"},

@@ -170,6 +170,9 @@ func (x *Dispatcher) watchPartition(r *http.Request, svc string) (*partitionmap.
 	if m == nil {
 		return nil, raps.ErrNoMap
 	}
+	if s, err := m.Service(svc); err == nil && s.Retain == 0 {
+		return nil, fmt.Errorf("%w: %q has retain 0", raps.ErrNoStream, svc)
+	}
 	if hasKey {
 		if key == "" || len(key) > x.cfg.MaxKey {
 			return nil, badRequest("bad_key", "key of %d bytes: keys have 1 to %d bytes", len(key), x.cfg.MaxKey)

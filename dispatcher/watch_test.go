@@ -146,3 +146,16 @@ func TestWatchStreamsAPartitionsUpdates(t *testing.T) {
 		f.want(f.do("GET", tc.path), tc.status, tc.code)
 	}
 }
+
+// A service's type shows through the API: a read level it does not serve
+// is a 400 bad_consistency, a watch of a service that keeps no stream a
+// 400 no_stream.
+func TestServiceTypeErrors(t *testing.T) {
+	cache := rapstest.KVService(2, 3, partitionmap.Memory)
+	cache.Name, cache.Reads, cache.Retain = "cache", partitionmap.ReadAny, 0
+	c := rapstest.New(t, 3, rapstest.WithServices(cache))
+	f := newFront(t, c, 100, nil)
+	f.waitMap(c)
+	f.want(f.do("POST", "/v1/services/cache/query", map[string]any{"key": "k", "query": "x", "consistency": "strict"}), 400, "bad_consistency")
+	f.want(f.do("GET", "/v1/services/cache/watch?key=k"), 400, "no_stream")
+}

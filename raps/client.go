@@ -200,6 +200,9 @@ func (c *Client) Query(ctx context.Context, service string, key, q []byte, level
 	if err != nil {
 		return Result{}, err
 	}
+	if err := c.checkLevel(service, level); err != nil {
+		return Result{}, err
+	}
 	return c.queryPartition(ctx, p, q, level, token)
 }
 
@@ -243,6 +246,9 @@ func (c *Client) Scatter(ctx context.Context, service string, q []byte, level ra
 	parts, err := m.ServicePartitions(service)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %q", ErrUnknownService, service)
+	}
+	if err := c.checkLevel(service, level); err != nil {
+		return nil, false, err
 	}
 	out = make([]PartResult, len(parts))
 	var wg sync.WaitGroup

@@ -24,6 +24,11 @@ var (
 	ErrInvalidService = errors.New("raps: invalid service")
 	// ErrInvalidConfig: a Node configuration that cannot work.
 	ErrInvalidConfig = errors.New("raps: invalid config")
+	// ErrLevelNotAllowed: the service does not serve reads at that level
+	// (its Reads; 400).
+	ErrLevelNotAllowed = errors.New("raps: read level not allowed for this service")
+	// ErrNoStream: the service keeps no update stream (Retain 0; 400).
+	ErrNoStream = errors.New("raps: the service keeps no update stream")
 	// ErrClosed: the node was closed.
 	ErrClosed = errors.New("raps: node closed")
 

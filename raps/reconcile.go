@@ -152,7 +152,8 @@ func (n *Node) startClone(m *partitionmap.Map, p *partitionmap.Partition) error 
 		dur = racs.Disk
 	}
 	gc := racs.GroupConfig{Group: gid, Incarnation: p.Incarnation, Durability: dur,
-		StateMachine: svc.New(p.Ref()), Contacts: contacts, Retain: svc.Retain}
+		StateMachine: svc.New(p.Ref()), Contacts: contacts,
+		Retain: int(ms.Retain), AckAll: ms.Acks == partitionmap.AckAll} // the map's type, not this node's code
 	if _, in := first.LookupNode(n.cfg.ID); in {
 		gc.Bootstrap, gc.Create = &first, true
 	}

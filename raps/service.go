@@ -33,9 +33,23 @@ type Service struct {
 	// Retain is how many of a partition's latest updates each clone keeps
 	// for subscribers (Client.Subscribe): a subscriber further behind is
 	// told to resync (racs.ErrCompacted). Zero keeps none: the service
-	// offers no update stream.
+	// offers no update stream (a topic's default is DefaultTopicRetain).
 	Retain int
+	// Kind: partitionmap.KindService (a replicated state machine, the
+	// default) or partitionmap.KindTopic (a pub-sub topic: in memory, a
+	// ring of recent updates for subscribers; TopicService makes one).
+	Kind partitionmap.ServiceKind
+	// Acks: partitionmap.AckMajority (the default) or AckAll (an update
+	// is answered once every voter persisted it).
+	Acks partitionmap.AckPolicy
+	// Reads are the read levels the Router serves for the service
+	// (partitionmap.ReadAny|ReadSession|ReadStrict); zero allows all. A
+	// query at another level is refused with ErrLevelNotAllowed.
+	Reads partitionmap.ReadLevels
 }
+
+// DefaultTopicRetain is a topic's Retain when its definition leaves it 0.
+const DefaultTopicRetain = 1024
 
 // mapService returns the service's entry in the partition map and its
 // ranges, after checking the definition.
@@ -43,10 +57,22 @@ func (s Service) mapService() (partitionmap.Service, []partitionmap.KeyRange, er
 	if s.New == nil {
 		return partitionmap.Service{}, nil, fmt.Errorf("%w: service %q has no New func", ErrInvalidService, s.Name)
 	}
+	if s.Retain < 0 || s.Retain > partitionmap.MaxRetain {
+		return partitionmap.Service{}, nil, fmt.Errorf("%w: service %q: Retain %d, want 0..%d", ErrInvalidService, s.Name, s.Retain, partitionmap.MaxRetain)
+	}
 	ms := partitionmap.Service{Name: s.Name, Partitioning: s.Partitioning, Partitions: s.Partitions,
-		Slots: s.Slots, Clones: s.Clones, Durability: s.Durability}
+		Slots: s.Slots, Clones: s.Clones, Durability: s.Durability,
+		Kind: s.Kind, Acks: s.Acks, Reads: s.Reads, Retain: uint32(s.Retain)}
 	if ms.Clones == 0 {
 		ms.Clones = 3
+	}
+	if ms.Kind == partitionmap.KindTopic {
+		if ms.Durability == 0 {
+			ms.Durability = partitionmap.Memory
+		}
+		if ms.Retain == 0 {
+			ms.Retain = DefaultTopicRetain
+		}
 	}
 	var ranges []partitionmap.KeyRange
 	switch s.Partitioning {

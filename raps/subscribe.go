@@ -76,6 +76,7 @@ type Event struct {
 //   - racs.ErrBadToken: from is of another incarnation of the partition
 //     (its group was re-created and its data lost): resync the same way.
 //   - ErrUnknownService, ErrBadKey: the target does not exist.
+//   - ErrNoStream: the service keeps no update stream (Retain 0).
 func (c *Client) Subscribe(ctx context.Context, service string, target Target, from racs.Token) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		var tried []groupcomm.NodeID
@@ -86,6 +87,10 @@ func (c *Client) Subscribe(ctx context.Context, service string, target Target, f
 				if errors.Is(err, ErrNoMap) && c.backoff(ctx, attempt) {
 					continue
 				}
+				yield(Event{}, err)
+				return
+			}
+			if err := c.checkStream(service); err != nil {
 				yield(Event{}, err)
 				return
 			}

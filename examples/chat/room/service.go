@@ -24,12 +24,13 @@ const (
 	Retain = 2048
 )
 
-// Service is the rooms service: a topic per room, hash-partitioned by
+// Service is the rooms service, of the topic type: hash-partitioned by
 // room name, in memory (a room's history is a convenience, not a
-// record), 3 clones per partition. Anything here any user could write.
+// record), 3 clones per partition, each keeping the partition's last
+// Retain updates for subscribers. Anything here any user could write.
 func Service() raps.Service {
 	return raps.Service{Name: ServiceName, Partitioning: partitionmap.Hash, Partitions: 4, Clones: 3,
-		Durability: partitionmap.Memory, Retain: Retain,
+		Kind: partitionmap.KindTopic, Durability: partitionmap.Memory, Retain: Retain,
 		New: func(partitionmap.PartRef) replica.StateMachine { return &rooms{rooms: map[string][]Message{}} }}
 }
 
