@@ -139,8 +139,8 @@ func TestPageAndEvents(t *testing.T) {
 	if len(snap.Members) != 3 {
 		t.Errorf("members %+v", snap.Members)
 	}
-	if len(snap.Grid) != 4 || snap.Clones != 3 {
-		t.Errorf("grid of %d partitions × %d clones, want 4 × 3", len(snap.Grid), snap.Clones)
+	if len(snap.Grid) != 5 || snap.Clones != 3 { // kv's 4 and the management group's
+		t.Errorf("grid of %d partitions × %d clones, want 5 × 3 (kv's 4 and the management group)", len(snap.Grid), snap.Clones)
 	}
 	for _, g := range snap.Grid {
 		if g.View == 0 || g.Sequencer == "" || len(g.Cells) != 3 || !g.Cells[0].Reported {
