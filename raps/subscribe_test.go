@@ -205,3 +205,58 @@ func TestSubscribeBehindRetentionIsCompacted(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber that stops reading holds nothing at the clones (the
+// stream is pulled: no call is open while it does not ask, and the clones
+// keep one ring for everyone); the others see every update meanwhile, and
+// when it reads again past what the ring still holds it gets ErrCompacted,
+// not a stream with a hole.
+func TestStalledSubscriberGetsCompacted(t *testing.T) {
+	c := rapstest.New(t, 3, rapstest.WithServices(streamingKV(20)))
+	fe := c.FrontEnd(100)
+	c.WaitFrontEnd(fe, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key := []byte("k")
+	put := func(v string) racs.Token {
+		t.Helper()
+		res, err := fe.Update(ctx, raps.KVServiceName, key, kv.Encode(kv.OpPut, "k", []byte(v)), raps.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Token
+	}
+	from := put("v0")
+	stalled, resume := make(chan struct{}), make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		n := 0
+		for _, err := range fe.Subscribe(ctx, raps.KVServiceName, raps.KeyTarget(key), from) {
+			if err != nil {
+				result <- err
+				return
+			}
+			if n++; n == 1 {
+				close(stalled)
+				<-resume // stops reading here
+			}
+		}
+		result <- ctx.Err()
+	}()
+	put("v1")
+	<-stalled
+	reader := follow(ctx, fe, raps.KeyTarget(key), from)
+	for i := 2; i <= 100; i++ {
+		put(fmt.Sprint("v", i))
+	}
+	c.WaitFor("the reading subscriber saw all 100", time.Minute, func() bool { return reader.count() >= 100 })
+	close(resume)
+	if err := <-result; !errors.Is(err, racs.ErrCompacted) {
+		t.Fatalf("the stalled subscriber, reading again: %v, want ErrCompacted", err)
+	}
+	reader.mu.Lock()
+	defer reader.mu.Unlock()
+	if reader.err != nil || len(reader.ups) != 100 || reader.ups[99] != "v100" {
+		t.Fatalf("the reading subscriber: %d updates, last %q, err %v", len(reader.ups), reader.ups[len(reader.ups)-1], reader.err)
+	}
+}
