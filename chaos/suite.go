@@ -47,6 +47,7 @@ type Result struct {
 	Report   *workload.Report
 	Ops      []workload.Op
 	Digests  []string // per partition: its clones' digests and positions
+	Streams  []string // per kv partition: its subscriber's sequence against a clone's
 	// Problems are the violations, as text: the checkers', divergent
 	// digests, and faults after which the cluster did not converge.
 	Problems []string
@@ -79,7 +80,9 @@ func defaultWorkload(seed uint64, w workload.Config) workload.Config {
 // Services are the suite's services: kv (4 partitions × 3 clones) and the
 // bank, both Disk.
 func Services() []raps.Service {
-	return []raps.Service{rapstest.KVService(4, 3, partitionmap.Disk), bank.Service(5, 100, 3, partitionmap.Disk)}
+	kv := rapstest.KVService(4, 3, partitionmap.Disk)
+	kv.Retain = streamRetain // the stream check (streams.go) follows kv's whole run
+	return []raps.Service{kv, bank.Service(5, 100, 3, partitionmap.Disk)}
 }
 
 // RunSeed runs the suite's cluster, clients and the schedule of seed, and
@@ -116,6 +119,10 @@ func RunSeed(t testing.TB, seed uint64, o Options) *Result {
 		c.WaitFrontEnd(fe, time.Minute)
 		fes = append(fes, fe)
 	}
+	streams, err := startStreams(anyMap(c), fes)
+	if err != nil {
+		t.Fatalf("chaos: subscribing: %v", err)
+	}
 	run := workload.Start(fes, wc)
 	// Admin changes go through a live management member's own client: a
 	// front end's waits for the new map contend for a mutex its map poller
@@ -140,6 +147,9 @@ func RunSeed(t testing.TB, seed uint64, o Options) *Result {
 	if err := nemesis.WaitConverged(c, o.Converge); err != nil {
 		res.Problems = append(res.Problems, fmt.Sprintf("after the run: %v", err))
 	}
+	var sp []string
+	res.Streams, sp = streams.finish(c, o.Converge)
+	res.Problems = append(res.Problems, sp...)
 	res.Elapsed = time.Since(start)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

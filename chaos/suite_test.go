@@ -62,6 +62,9 @@ func report(t *testing.T, r *Result) {
 	for _, d := range r.Digests {
 		t.Logf("digest %s", d)
 	}
+	for _, l := range r.Streams {
+		t.Logf("stream %s", l)
+	}
 	for _, l := range r.Throughput {
 		t.Logf("during %s", l)
 	}
