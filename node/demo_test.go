@@ -3,10 +3,8 @@ package node_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"testing"
@@ -19,32 +17,15 @@ import (
 )
 
 // freeBase finds a port base whose demo ports are free (TCP and UDP),
-// below the ephemeral range.
+// freeBase finds a free demo port base for this test process (spread by
+// pid so parallel test binaries rarely collide).
 func freeBase(t *testing.T) int {
 	t.Helper()
-	for base := 30000 + os.Getpid()%40*250; base < 40000; base += 400 {
-		ok := true
-		for _, off := range []int{0, 10, 101, 102, 103, 201, 202, 203, 301, 302, 303} {
-			a := fmt.Sprintf("127.0.0.1:%d", base+off)
-			l, err := net.Listen("tcp", a)
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-			u, err := net.ListenPacket("udp", a)
-			if err != nil {
-				ok = false
-				break
-			}
-			u.Close()
-		}
-		if ok {
-			return base
-		}
+	base, err := node.FreeDemoPortBase(3, 30000+os.Getpid()%40*250, 40000, 400)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port base")
-	return 0
+	return base
 }
 
 // waitFor re-checks cond until it holds or the deadline passes.

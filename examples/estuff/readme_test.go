@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quicksilver-go/quicksilver/node"
 )
 
 // TestREADMEFirstCommand does what the README tells a newcomer: build and
@@ -190,32 +192,15 @@ func freeAddr(t *testing.T) string {
 
 // freePortBase finds a base whose demo ports (base, base+10, base+101..103,
 // +201..203, +301..303) are free for TCP and UDP, below the ephemeral
-// range so that no outgoing connection takes one meanwhile.
+// freePortBase finds a free demo port base for this test process (spread by
+// pid so parallel test binaries rarely collide).
 func freePortBase(t *testing.T) int {
 	t.Helper()
-	for base := 20000 + os.Getpid()%40*250; base < 30000; base += 400 {
-		ok := true
-		for _, off := range []int{0, 10, 101, 102, 103, 201, 202, 203, 301, 302, 303} {
-			a := fmt.Sprintf("127.0.0.1:%d", base+off)
-			l, err := net.Listen("tcp", a)
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-			u, err := net.ListenPacket("udp", a)
-			if err != nil {
-				ok = false
-				break
-			}
-			u.Close()
-		}
-		if ok {
-			return base
-		}
+	base, err := node.FreeDemoPortBase(3, 20000+os.Getpid()%40*250, 30000, 400)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port base")
-	return 0
+	return base
 }
 
 func firstLine(s string) string {
