@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -86,18 +87,8 @@ func membersOf(ms []dispatcher.Member, m *partitionmap.Map, crashed []uint64) []
 		}
 		out = append(out, row)
 	}
-	slices.SortFunc(out, func(a, b MemberRow) int { return int64Cmp(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b MemberRow) int { return cmp.Compare(a.ID, b.ID) })
 	return out
-}
-
-func int64Cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // isDown: crashed by the demo, or not alive as gossip sees it, or absent.

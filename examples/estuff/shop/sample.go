@@ -1,6 +1,7 @@
 package shop
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand"
@@ -92,18 +93,8 @@ func SampleProducts(seed int64, n int) []Product {
 			Stock:       int64(rng.Intn(50)),
 		})
 	}
-	slices.SortFunc(out, func(a, b Product) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Product) int { return cmp.Compare(a.Name, b.Name) })
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // LoadBatch is the most products Load sends in one update.
