@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/internal/clone"
 )
 
@@ -173,4 +174,33 @@ func (g *Group) Updates(ctx context.Context, from Token, limit int) ([]StreamUpd
 			return nil, Token{g.cfg.Incarnation, max(from.Seq, pos)}, nil
 		}
 	}
+}
+
+// ConfirmFresh returns nil if this clone is current as an "any" read
+// would need (it heard its sequencer lately), else it confirms its view
+// with a quorum first (a read round, as Query at Any does: A13) and waits
+// to apply what the group ordered meanwhile. A subscriber's heartbeat is
+// sent only after it, so a clone cut off from its group's majority, which
+// would otherwise answer heartbeats while the others move on, makes the
+// subscriber move to another clone instead.
+func (g *Group) ConfirmFresh(ctx context.Context) error {
+	if g.stopped.Load() {
+		return g.stopError()
+	}
+	if info := g.Info(); info.Status != groupcomm.StatusNormal || info.Restoring {
+		return fmt.Errorf("%w: clone is %v", ErrStale, info.Status)
+	}
+	if g.freshForAny() {
+		return nil
+	}
+	t0 := g.host.mono()
+	idx, err := g.readIndex(ctx)
+	if err != nil {
+		return err
+	}
+	if err := g.waitApplied(ctx, idx); err != nil {
+		return err
+	}
+	g.confirmedFresh(t0)
+	return nil
 }

@@ -227,11 +227,31 @@ func (n *Node) serveSubscribe(ctx context.Context, req *request) (reply, error) 
 	if err != nil {
 		return reply{}, err
 	}
+	if len(ups) == 0 {
+		// A heartbeat says "nothing new here": only from a clone that is
+		// current (a quorum confirms it if it has not heard its sequencer
+		// lately), so a clone cut off from its majority sends the
+		// subscriber elsewhere instead of holding it behind.
+		if err := g.ConfirmFresh(ctx); err != nil {
+			return reply{}, err
+		}
+		if ups, next, err = g.Updates(hctxNow(ctx), req.token, 256); err != nil {
+			return reply{}, err // what the confirmation applied, if anything came
+		}
+	}
 	data, last := encodeStream(ups, subscribeBatchBytes)
 	if last < len(ups) { // cut: resume after the last update sent
 		next = ups[last-1].Token
 	}
 	return reply{data: data, token: next}, nil
+}
+
+// hctxNow is a context that is already done: Updates then answers at
+// once with what it has.
+func hctxNow(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	cancel()
+	return ctx
 }
 
 // A stream answer: a status byte (streamUpdates, streamCompacted), then

@@ -29,13 +29,15 @@ type collector struct {
 	ups    []string // the put values, in stream order
 	toks   []racs.Token
 	clones map[groupcomm.NodeID]bool
-	beats  int
-	err    error
-	done   chan struct{}
+	// beatClones are the clones heartbeats came from.
+	beatClones map[groupcomm.NodeID]bool
+	beats      int
+	err        error
+	done       chan struct{}
 }
 
 func follow(ctx context.Context, fe *raps.Client, target raps.Target, from racs.Token) *collector {
-	col := &collector{clones: map[groupcomm.NodeID]bool{}, done: make(chan struct{})}
+	col := &collector{clones: map[groupcomm.NodeID]bool{}, beatClones: map[groupcomm.NodeID]bool{}, done: make(chan struct{})}
 	go func() {
 		defer close(col.done)
 		for ev, err := range fe.Subscribe(ctx, raps.KVServiceName, target, from) {
@@ -45,6 +47,7 @@ func follow(ctx context.Context, fe *raps.Client, target raps.Target, from racs.
 				col.err = err
 			case ev.Heartbeat:
 				col.beats++
+				col.beatClones[ev.Clone] = true
 			default:
 				_, _, vals, derr := kv.Decode(ev.Update)
 				if derr != nil || len(vals) != 1 {
@@ -259,4 +262,46 @@ func TestStalledSubscriberGetsCompacted(t *testing.T) {
 	if reader.err != nil || len(reader.ups) != 100 || reader.ups[99] != "v100" {
 		t.Fatalf("the reading subscriber: %d updates, last %q, err %v", len(reader.ups), reader.ups[len(reader.ups)-1], reader.err)
 	}
+}
+
+// A clone cut off from its group's majority (but still reachable by the
+// subscriber): the subscriber goes on with a clone of the majority and
+// sees the updates made meanwhile, rather than waiting behind the cut-off
+// clone until it heals (a heartbeat comes only from a clone that can
+// confirm it is current: racs.Group.ConfirmFresh).
+func TestSubscriberLeavesACutOffClone(t *testing.T) {
+	c := rapstest.New(t, 3, rapstest.WithServices(streamingKV(1000)))
+	fe := c.FrontEnd(100)
+	c.WaitFrontEnd(fe, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	key := []byte("k")
+	res, err := fe.Update(ctx, raps.KVServiceName, key, kv.Encode(kv.OpPut, "k", []byte("v0")), raps.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := follow(ctx, fe, raps.KeyTarget(key), res.Token)
+	var attached groupcomm.NodeID
+	c.WaitFor("a heartbeat names the clone", time.Minute, func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		for id := range col.beatClones {
+			attached = id
+		}
+		return attached != 0
+	})
+	_, clones := c.ClonesOf(raps.KVServiceName, key)
+	for _, o := range clones {
+		if o != attached {
+			c.Net().Cut(attached, o)
+			c.Net().Cut(o, attached)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		if _, err := fe.Update(ctx, raps.KVServiceName, key, kv.Encode(kv.OpPut, "k", []byte(fmt.Sprint("v", i))), raps.UpdateOptions{}); err != nil {
+			t.Fatalf("an update with node %d cut off: %v", attached, err)
+		}
+	}
+	c.WaitFor("the subscriber saw the 5 updates made while its clone was cut off", time.Minute, func() bool { return col.count() >= 5 })
+	c.Heal()
 }
