@@ -26,10 +26,7 @@ type Config struct {
 	HTTP          string
 	Admin         string // the admin listener (pprof, metrics); empty: none
 	AdminToken    string // bearer token of /v1/admin/; empty: the admin API is off
-	Groups        int
-	Members       []groupcomm.NodeID
 	Durability    racs.Durability
-	Create        bool
 	GossipKey     string
 	Tick          time.Duration
 	LogLevel      string
@@ -46,8 +43,8 @@ type Config struct {
 	Demo          int
 	// FrontEndHTTP is the demo front end's HTTP address.
 	FrontEndHTTP string
-	// The partitioned mode (no -members): the management group's first
-	// members, and the kv service's partition count.
+	// The management group's first members (on the first nodes of a new
+	// cluster), and the kv service's partition count.
 	Bootstrap    []groupcomm.NodeID
 	KVPartitions int
 	// Services are the application's services this node offers, beside
@@ -58,7 +55,7 @@ type Config struct {
 
 func DefaultConfig() Config {
 	return Config{Cluster: 1, Transport: "127.0.0.1:7100", Gossip: "127.0.0.1:7200", Data: "data",
-		HTTP: "127.0.0.1:7300", Groups: 1, Tick: 10 * time.Millisecond, LogLevel: "info", LogFormat: "text",
+		HTTP: "127.0.0.1:7300", Tick: 10 * time.Millisecond, LogLevel: "info", LogFormat: "text",
 		LoadSize: 100, KVPartitions: 16, DrainTimeout: 10 * time.Second}
 }
 
@@ -73,14 +70,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-tick %v: must be positive", c.Tick)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("-drain-timeout %v: must not be negative", c.DrainTimeout)
-	case c.rapsMode() && c.KVPartitions < 1:
+	case c.KVPartitions < 1:
 		return fmt.Errorf("-kv-partitions %d: must be at least 1", c.KVPartitions)
-	case c.rapsMode() && c.LoadClients > 0:
-		return errors.New("-load-clients runs in the fixed-groups mode only (give -members)")
-	case c.rapsMode():
-		return nil
-	case c.Groups < 1:
-		return fmt.Errorf("-groups %d: must be at least 1", c.Groups)
+	case c.LoadClients < 0:
+		return fmt.Errorf("-load-clients %d: must not be negative", c.LoadClients)
 	}
 	return nil
 }

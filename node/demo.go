@@ -228,7 +228,7 @@ func RunDemo(ctx context.Context, base Config, logger *slog.Logger, opts DemoOpt
 	}
 	for i := 1; i <= n; i++ {
 		c := base
-		c.ID, c.Members, c.Bootstrap = uint64(i), nil, boot
+		c.ID, c.Bootstrap = uint64(i), boot
 		c.Transport = fmt.Sprintf("127.0.0.1:%d", pb+100+i)
 		c.Gossip = fmt.Sprintf("127.0.0.1:%d", pb+200+i)
 		c.HTTP = fmt.Sprintf("127.0.0.1:%d", pb+300+i)

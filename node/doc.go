@@ -11,14 +11,13 @@
 //	n, err := node.Start(cfg, logger)
 //	h, err := n.Routes() // serve it; n.Close() at the end
 //
-// Two modes. The partitioned mode (no Members): the node hosts what the
-// partition map gives it. The first nodes of a new cluster, on empty
+// The node hosts what the partition map gives it. The first nodes of a new cluster, on empty
 // disks, bootstrap the management group with the same Bootstrap list; the
 // first of them defines the built-in kv service and Config.Services once
 // enough nodes offer each. Later nodes join through Seeds. A node with
-// state restarts its clones, and never bootstraps a second cluster. The
-// fixed-groups mode (Members, Groups): kv groups with first views from the
-// configuration, for the transport benchmarks.
+// state restarts its clones, and never bootstraps a second cluster.
+// RunLoad (LoadClients) drives closed-loop kv clients through the node's
+// Router against the partitions it sequences: the TCP benchmark.
 //
 // RunDemo runs a whole cluster in one process on loopback (real transport,
 // gossip and disks) with a front end, and DemoControl crashes and restarts

@@ -12,7 +12,7 @@ import (
 
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/kv"
-	"github.com/quicksilver-go/quicksilver/racs"
+	"github.com/quicksilver-go/quicksilver/raps"
 	"github.com/quicksilver-go/quicksilver/replica"
 )
 
@@ -38,33 +38,20 @@ type loadReport struct {
 	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
 }
 
-// runLoad drives closed-loop clients against the groups whose sequencer
-// is this node (placement spreads sequencers, so every node runs its
-// share), for the configured duration, and prints a report: ordered,
-// replicated updates over the real transport, without HTTP.
+// RunLoad drives closed-loop clients for the configured duration and
+// prints a report: ordered, replicated kv updates through this node's
+// Router over the real transport, without HTTP. Each node loads the kv
+// partitions whose preferred sequencer it is (placement spreads them, so
+// every node runs its share and the Router's calls stay in process), with
+// keys that fall in those partitions.
 func (n *Node) RunLoad(ctx context.Context) loadReport {
-	var local []*racs.Group
-	deadline := time.Now().Add(5 * time.Second)
-	for len(local) == 0 && time.Now().Before(deadline) {
-		local = local[:0]
-		for i := 1; i <= n.cfg.Groups; i++ {
-			g, err := n.host.Group(replica.GroupID(i))
-			if err != nil {
-				continue
-			}
-			if in := g.Info(); in.Sequencer == in.Self && in.View > 0 && in.Status == groupcomm.StatusNormal {
-				local = append(local, g)
-			}
-		}
-		if len(local) == 0 {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	rep := loadReport{Node: n.cfg.ID, Groups: len(local), Clients: n.cfg.LoadClients, Durability: n.cfg.Durability.String()}
-	if len(local) == 0 {
-		json.NewEncoder(os.Stdout).Encode(rep) // this node sequences no group
+	keys := n.localKeys(ctx, 30*time.Second)
+	rep := loadReport{Node: n.cfg.ID, Groups: len(keys), Clients: n.cfg.LoadClients, Durability: n.cfg.Durability.String()}
+	if len(keys) == 0 {
+		json.NewEncoder(os.Stdout).Encode(rep) // this node sequences no kv partition
 		return rep
 	}
+	rt := n.raps.Client()
 	payload := make([]byte, n.cfg.LoadSize)
 	var st0 replica.DiskStats
 	if n.store != nil {
@@ -82,11 +69,11 @@ func (n *Node) RunLoad(ctx context.Context) loadReport {
 		go func() {
 			defer wg.Done()
 			for k := 0; time.Now().Before(stop) && ctx.Err() == nil; k++ {
-				g := local[(c+k)%len(local)]
-				key := fmt.Sprintf("load-%d-%d-%d", n.cfg.ID, c, k)
+				pk := keys[(c+k)%len(keys)]
+				key := pk[k%len(pk)]
 				t0 := time.Now()
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				_, err := g.Submit(cctx, kv.Encode(kv.OpPut, key, payload), "")
+				_, err := rt.Update(cctx, raps.KVServiceName, []byte(key), kv.Encode(kv.OpPut, key, payload), raps.UpdateOptions{})
 				cancel()
 				if err != nil {
 					bad.Add(1)
@@ -130,4 +117,61 @@ func (n *Node) RunLoad(ctx context.Context) loadReport {
 	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 	return rep
+}
+
+// localKeys waits (up to limit) until this node sequences some kv
+// partition and returns, per such partition, keys that fall in it.
+func (n *Node) localKeys(ctx context.Context, limit time.Duration) [][]string {
+	deadline := time.Now().Add(limit)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if keys := n.keysOfLocalPartitions(); len(keys) > 0 {
+			return keys
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
+
+func (n *Node) keysOfLocalPartitions() [][]string {
+	m := n.raps.Map()
+	if m == nil {
+		return nil
+	}
+	parts, err := m.ServicePartitions(raps.KVServiceName)
+	if err != nil {
+		return nil
+	}
+	byPart := map[int]int{} // partition id → index in out
+	var out [][]string
+	for i := range parts {
+		p := &parts[i]
+		g, err := n.host.Group(replica.GroupID(p.Group))
+		if err != nil {
+			continue
+		}
+		if in := g.Info(); in.Sequencer != in.Self || in.Status != groupcomm.StatusNormal {
+			continue
+		}
+		byPart[p.ID] = len(out)
+		out = append(out, nil)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	full := 0
+	for k := 0; k < 1<<20; k++ { // 4096 keys per local partition
+		key := fmt.Sprintf("load-%d-%d", n.cfg.ID, k)
+		p, err := m.Locate(raps.KVServiceName, []byte(key))
+		if err != nil {
+			continue
+		}
+		if i, ok := byPart[p.ID]; ok && len(out[i]) < 4096 {
+			if out[i] = append(out[i], key); len(out[i]) == 4096 {
+				if full++; full == len(out) {
+					break
+				}
+			}
+		}
+	}
+	return out
 }

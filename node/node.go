@@ -15,7 +15,6 @@ import (
 	"github.com/quicksilver-go/quicksilver/internal/metrics"
 	"github.com/quicksilver-go/quicksilver/internal/ops"
 	"github.com/quicksilver-go/quicksilver/internal/transport/tcp"
-	"github.com/quicksilver-go/quicksilver/kv"
 	"github.com/quicksilver-go/quicksilver/racs"
 	"github.com/quicksilver-go/quicksilver/raps"
 	"github.com/quicksilver-go/quicksilver/replica"
@@ -40,17 +39,10 @@ type Node struct {
 }
 
 func (n *Node) Banner(lns ops.Listeners) {
-	mode := "partitioned"
-	if !n.cfg.rapsMode() {
-		mode = "fixed-groups"
-	}
-	attrs := append([]any{"mode", mode}, lns.URLs()...)
+	attrs := lns.URLs()
 	attrs = append(attrs, "transport", n.tr.Addr().String(), "gossip", n.ml.LocalAddr(), "data", n.cfg.Data,
 		"durability", n.cfg.Durability.String(), "transport_tls", n.cfg.TransportCA != "",
 		"gossip_encrypted", n.cfg.GossipKey != "", "admin_api", n.cfg.AdminToken != "")
-	if !n.cfg.rapsMode() {
-		attrs = append(attrs, "groups", n.cfg.Groups)
-	}
 	n.log.Info("qs-node started", attrs...)
 }
 
@@ -151,10 +143,8 @@ func Start(cfg Config, logger *slog.Logger) (*Node, error) {
 	h = hst
 	hmu.Unlock()
 	n.host = hst
-	if cfg.rapsMode() {
-		if err := n.startRaps(n.tr); err != nil {
-			return nil, err
-		}
+	if err := n.startRaps(n.tr); err != nil {
+		return nil, err
 	}
 	n.reg = metrics.NewRegistry()
 	src := metrics.Sources{Host: hst, Store: n.store, Transport: n.tr, Members: ml.Members}
@@ -163,13 +153,6 @@ func Start(cfg Config, logger *slog.Logger) (*Node, error) {
 	}
 	if err := metrics.Register(n.reg, src); err != nil {
 		return nil, err
-	}
-	for g := 1; !cfg.rapsMode() && g <= cfg.Groups; g++ {
-		v := firstView(cfg, g)
-		if _, err := hst.AddGroup(racs.GroupConfig{Group: replica.GroupID(g), Incarnation: 1, Durability: cfg.Durability,
-			StateMachine: kv.New(), Bootstrap: &v, Create: cfg.Create}); err != nil {
-			return nil, fmt.Errorf("group %d: %w", g, err)
-		}
 	}
 	// Suspicions only suggest view changes; the protocol decides.
 	ml.Subscribe(func(e membership.Event) {
@@ -193,18 +176,6 @@ func (c *Config) peer(logger *slog.Logger) ops.Peer {
 	return ops.Peer{ID: c.ID, Cluster: c.Cluster, Label: c.Label, Transport: c.Transport, Gossip: c.Gossip,
 		Advertise: c.Advertise, Zone: c.Zone, Seeds: c.Seeds, GossipKey: c.GossipKey,
 		TransportCA: c.TransportCA, TransportCert: c.TransportCert, TransportKey: c.TransportKey, Logger: logger}
-}
-
-// firstView is group g's first view: the -members nodes, ranks rotated so
-// that sequencers spread over the nodes (placement's job, later).
-func firstView(cfg Config, g int) groupcomm.View {
-	v := groupcomm.View{Cluster: cfg.Cluster, Group: uint64(g), GroupIncarnation: 1, ID: 1}
-	k := len(cfg.Members)
-	for i := range k {
-		id := cfg.Members[(i+g-1)%k]
-		v.Members = append(v.Members, groupcomm.Member{ID: groupcomm.MemberID{Node: id, Incarnation: 1}, Role: groupcomm.Voter})
-	}
-	return v
 }
 
 func (n *Node) memberList() []map[string]any {

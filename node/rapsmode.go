@@ -20,14 +20,10 @@ import (
 	"github.com/quicksilver-go/quicksilver/raps"
 )
 
-// The partitioned mode: the node hosts what the partition map gives it.
-// The built-in kv service is an ordinary raps.Service (hash-partitioned,
-// 3 clones, on disk); the first node of -bootstrap defines it once enough
-// nodes offer it. The node API is the service/key form: /v1/kv/{key}.
-
-// rapsMode reports whether the node runs the partitioned mode (no
-// -members: the map decides what it hosts).
-func (c *Config) rapsMode() bool { return len(c.Members) == 0 }
+// The node hosts what the partition map gives it. The built-in kv service
+// is an ordinary raps.Service (hash-partitioned, 3 clones, on disk); the
+// first node of -bootstrap defines it once enough nodes offer it. The node
+// API is the service/key form: /v1/kv/{key}.
 
 func (n *Node) kvService() raps.Service {
 	s := raps.KVService(n.cfg.KVPartitions)

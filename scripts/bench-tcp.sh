@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Ordered, replicated updates over the TCP transport between 3 qs-node
 # processes on loopback, driven by each node's built-in load generator
-# (closed-loop clients calling racs Submit on the groups it sequences; no
-# HTTP). Prints one JSON report per node and the sum.
+# (closed-loop kv clients through the node's Router on the partitions it
+# sequences; no HTTP). The kv service has NGROUPS partitions of 3 clones,
+# placed by the partition map. Prints one JSON report per node and the sum.
 #
 #	NGROUPS=1 DURABILITY=disk CLIENTS=64 DURATION=10 bash scripts/bench-tcp.sh
 set -euo pipefail
@@ -17,14 +18,14 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 go build -o "$work/qs-node" ./cmd/node
 for i in 1 2 3; do
-	"$work/qs-node" -id "$i" -members 1,2,3 -create -groups "$NGROUPS" -durability "$DURABILITY" \
+	"$work/qs-node" -id "$i" -bootstrap 1,2,3 -kv-partitions "$NGROUPS" -durability "$DURABILITY" \
 		-transport "127.0.0.1:$((BASE + i))" -gossip "127.0.0.1:$((BASE + 100 + i))" \
 		-http "127.0.0.1:$((BASE + 200 + i))" -data "$work/n$i" -seeds "127.0.0.1:$((BASE + 101))" \
 		-log-level warn -load-clients "$CLIENTS" -load-for "${DURATION}s" -load-size "$SIZE" \
 		>"$work/out$i" 2>"$work/err$i" &
 done
 # Each node prints its report when its load ends.
-deadline=$((DURATION + 60))
+deadline=$((DURATION + 90))
 for i in 1 2 3; do
 	for _ in $(seq 1 "$deadline"); do
 		grep -q updates_per_second "$work/out$i" 2>/dev/null && break

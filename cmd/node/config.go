@@ -33,12 +33,9 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (node.Config
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP address of the API (/v1/..., /livez, /readyz, /metrics)")
 	fs.StringVar(&c.Admin, "admin", "", "admin listener address for pprof and /metrics; empty: none")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token of the admin API /v1/admin/; empty: the admin API answers 404")
-	fs.IntVar(&c.Groups, "groups", c.Groups, "number of kv groups to host (the fixed-groups mode)")
-	members := fs.String("members", "", "the fixed-groups mode: comma-separated node ids of every group's first view; without it the node hosts what the partition map gives it")
 	bootstrap := fs.String("bootstrap", "", "on the first nodes of a new cluster, on empty disks: comma-separated node ids of the management group's first view, the same list on each")
 	fs.IntVar(&c.KVPartitions, "kv-partitions", c.KVPartitions, "partitions of the built-in kv service, when the first bootstrap node defines it")
 	dur := fs.String("durability", "disk", "disk or memory")
-	fs.BoolVar(&c.Create, "create", false, "the fixed-groups mode: take part in creating the groups (safe to repeat on every start)")
 	fs.StringVar(&c.GossipKey, "gossip-key", "", "hex 16/24/32-byte key encrypting gossip")
 	fs.DurationVar(&c.Tick, "tick", c.Tick, "protocol tick")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn, error")
@@ -49,7 +46,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (node.Config
 	fs.StringVar(&c.TransportCert, "transport-cert", "", "PEM certificate naming node-<id> as a DNS name, for server and client auth")
 	fs.StringVar(&c.TransportKey, "transport-key", "", "PEM private key of -transport-cert")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long in-flight requests may take to finish")
-	fs.IntVar(&c.LoadClients, "load-clients", 0, "run this many closed-loop clients against local sequencer groups (the fixed-groups mode)")
+	fs.IntVar(&c.LoadClients, "load-clients", 0, "run this many closed-loop kv clients through the node's Router against the partitions it sequences, then print a report (scripts/bench-tcp.sh)")
 	fs.DurationVar(&c.LoadFor, "load-for", 10*time.Second, "how long the built-in load runs")
 	fs.IntVar(&c.LoadSize, "load-size", c.LoadSize, "update payload bytes for the built-in load")
 	fs.IntVar(&c.Demo, "demo", 0, "run an in-process demo cluster of this many nodes and a front end on loopback")
@@ -75,9 +72,6 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (node.Config
 		c.ID = i + 1
 	}
 	var err error
-	if c.Members, err = parseIDs("-members", *members); err != nil {
-		return c, err
-	}
 	if c.Bootstrap, err = parseIDs("-bootstrap", *bootstrap); err != nil {
 		return c, err
 	}
@@ -90,9 +84,6 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (node.Config
 		return c, fmt.Errorf("-durability %q: want disk or memory", *dur)
 	}
 	if c.Demo > 0 {
-		if c.LoadClients > 0 {
-			return c, errors.New("-load-clients runs in the fixed-groups mode only, not with -demo")
-		}
 		return c, nil // the demo fills in identities and addresses itself
 	}
 	return c, c.Validate()

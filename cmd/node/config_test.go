@@ -49,7 +49,7 @@ func TestConfigErrorsNameTheFlagAndValue(t *testing.T) {
 		{[]string{"-id", "1", "-tick", "0s"}, nil, []string{"-tick"}},
 		{[]string{"-id", "1", "-bootstrap", "1,x"}, nil, []string{"-bootstrap", `"x"`}},
 		{[]string{"-id", "1", "-kv-partitions", "0"}, nil, []string{"-kv-partitions", "0"}},
-		{[]string{"-id", "1", "-members", "1,2", "-groups", "0"}, nil, []string{"-groups"}},
+		{[]string{"-id", "1", "-load-clients", "-1"}, nil, []string{"-load-clients", "-1"}},
 	} {
 		_, err := parseConfig(tc.args, envOf(tc.env))
 		if err == nil {

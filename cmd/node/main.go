@@ -1,9 +1,6 @@
 // Command qs-node runs one Quicksilver node: memberlist membership, the
 // multiplexed TCP transport, the write-ahead log and bbolt store, and a
-// racs.Host. It runs in one of two modes.
-//
-// The partitioned mode (the default): the node hosts what the partition
-// map gives it (raps). The first nodes of a new cluster, on empty disks,
+// racs.Host. The node hosts what the partition map gives it (raps). The first nodes of a new cluster, on empty disks,
 // bootstrap the management group with the same -bootstrap list; the first
 // of them defines the built-in kv service once enough nodes offer it.
 // Later nodes join through -seeds. A node with state restarts its clones,
@@ -17,13 +14,9 @@
 //	qs-node -id 4 -transport 127.0.0.1:7104 -gossip 127.0.0.1:7204 \
 //	        -http 127.0.0.1:7304 -data /tmp/n4 -seeds 127.0.0.1:7201
 //
-// The fixed-groups mode (-members): -groups N kv groups, each with first
-// view -members (ranks rotated per group so sequencers spread), addressed
-// as /v1/groups/{g}/kv/{key}; the built-in load generator (-load-clients)
-// runs in this mode (scripts/bench-tcp.sh). -create is safe to pass on
-// every start: a node with state for a group restarts it; one without asks
-// the other members and starts the group's first view only if none of them
-// holds it yet, and joins it otherwise.
+// -load-clients N runs the built-in load generator: N closed-loop kv
+// clients through the node's Router against the partitions this node
+// sequences, for -load-for, then a JSON report (scripts/bench-tcp.sh).
 //
 // Every flag has a QS_* environment twin (QS_ID, QS_BOOTSTRAP, ...).
 package main
