@@ -166,6 +166,7 @@ func TestKnownBugCrashAllDuringMove(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				r = RunSeed(t, seed, Options{Logf: func(string, ...any) {}})
 			})
+			r.Check()
 			if r.Failed() {
 				t.Fatalf("seed %d, run %d: %s\n%s", seed, try+1, r.Problems[0], strings.Join(r.Digests, "\n"))
 			}
