@@ -193,12 +193,7 @@ func (r *Result) Check() {
 // cloneReader queries each clone of a partition on its own host.
 func cloneReader(c *rapstest.Cluster) workload.CloneReader {
 	return func(ctx context.Context, service, key string, q []byte) (map[groupcomm.NodeID][]byte, error) {
-		var m *partitionmap.Map
-		for _, id := range c.Live() {
-			if m = c.Node(id).Map(); m != nil {
-				break
-			}
-		}
+		m := anyMap(c)
 		if m == nil {
 			return nil, fmt.Errorf("no live node holds a map")
 		}
@@ -236,12 +231,7 @@ func cloneReader(c *rapstest.Cluster) workload.CloneReader {
 // digests lists every partition's clones' digests and applied positions,
 // and a problem for each partition whose clones differ.
 func digests(c *rapstest.Cluster) (lines, problems []string) {
-	var m *partitionmap.Map
-	for _, id := range c.Live() {
-		if m = c.Node(id).Map(); m != nil {
-			break
-		}
-	}
+	m := anyMap(c)
 	if m == nil {
 		return nil, []string{"digests: no live node holds a map"}
 	}

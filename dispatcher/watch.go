@@ -190,14 +190,12 @@ func (x *Dispatcher) watchPartition(r *http.Request, svc string) (*partitionmap.
 	if err != nil || id < 0 {
 		return nil, badRequest("bad_partition", "partition %q is not a partition number", truncate(ps, 40))
 	}
-	parts, err := m.ServicePartitions(svc)
-	if err != nil {
+	p, err := m.Partition(partitionmap.PartRef{Service: svc, ID: id})
+	switch {
+	case errors.Is(err, partitionmap.ErrUnknownService):
 		return nil, fmt.Errorf("%w: %q", raps.ErrUnknownService, svc)
+	case err != nil:
+		return nil, newError(http.StatusNotFound, "unknown_partition", "service %q has no partition %d", svc, id)
 	}
-	for i := range parts {
-		if parts[i].ID == id {
-			return &parts[i], nil
-		}
-	}
-	return nil, newError(http.StatusNotFound, "unknown_partition", "service %q has no partition %d", svc, id)
+	return p, nil
 }

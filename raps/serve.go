@@ -80,12 +80,9 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 	default:
 		return reply{}, fmt.Errorf("%w: kind %d", errMalformed, req.kind)
 	}
-	g, err := n.host.Group(replica.GroupID(req.group))
+	g, err := n.groupFor(req)
 	if err != nil {
-		return reply{}, fmt.Errorf("%w: group %d on node %d", ErrNotHosted, req.group, n.cfg.ID)
-	}
-	if tok := g.Applied(); tok.Incarnation != req.incarnation {
-		return reply{}, fmt.Errorf("%w: group %d is at incarnation %d here, not %d", ErrNotHosted, req.group, tok.Incarnation, req.incarnation)
+		return reply{}, err
 	}
 	if req.kind == kindUpdate {
 		res, err := g.Submit(ctx, req.payload, req.idemKey)
@@ -99,6 +96,20 @@ func (n *Node) handle(ctx context.Context, req *request) (reply, error) {
 		return reply{}, err
 	}
 	return reply{data: data, token: tok}, nil
+}
+
+// groupFor is this node's clone of the request's group, at the
+// incarnation the caller's map names (ErrNotHosted otherwise: the
+// caller's map is stale).
+func (n *Node) groupFor(req *request) (*racs.Group, error) {
+	g, err := n.host.Group(replica.GroupID(req.group))
+	if err != nil {
+		return nil, fmt.Errorf("%w: group %d on node %d", ErrNotHosted, req.group, n.cfg.ID)
+	}
+	if tok := g.Applied(); tok.Incarnation != req.incarnation {
+		return nil, fmt.Errorf("%w: group %d is at incarnation %d here, not %d", ErrNotHosted, req.group, tok.Incarnation, req.incarnation)
+	}
+	return g, nil
 }
 
 // mapReply: the management group's members as this node knows them, and

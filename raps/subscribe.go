@@ -12,7 +12,6 @@ import (
 	"github.com/quicksilver-go/quicksilver/groupcomm"
 	"github.com/quicksilver-go/quicksilver/partitionmap"
 	"github.com/quicksilver-go/quicksilver/racs"
-	"github.com/quicksilver-go/quicksilver/replica"
 )
 
 // Subscriptions: a partition's ordered stream of applied updates, read
@@ -148,16 +147,14 @@ func (c *Client) target(service string, t Target) (*partitionmap.Partition, erro
 	if m == nil {
 		return nil, ErrNoMap
 	}
-	parts, err := m.ServicePartitions(service)
-	if err != nil {
+	p, err := m.Partition(partitionmap.PartRef{Service: service, ID: t.part})
+	switch {
+	case errors.Is(err, partitionmap.ErrUnknownService):
 		return nil, fmt.Errorf("%w: %q", ErrUnknownService, service)
+	case err != nil:
+		return nil, fmt.Errorf("%w: service %q has no partition %d", ErrBadKey, service, t.part)
 	}
-	for i := range parts {
-		if parts[i].ID == t.part {
-			return &parts[i], nil
-		}
-	}
-	return nil, fmt.Errorf("%w: service %q has no partition %d", ErrBadKey, service, t.part)
+	return p, nil
 }
 
 // backoff pauses before a subscription's next attempt (5 ms doubling to
@@ -207,12 +204,9 @@ func (c *Client) subscribeOnce(ctx context.Context, p *partitionmap.Partition, t
 
 // serveSubscribe answers a subscribe call from this node's clone.
 func (n *Node) serveSubscribe(ctx context.Context, req *request) (reply, error) {
-	g, err := n.host.Group(replica.GroupID(req.group))
+	g, err := n.groupFor(req)
 	if err != nil {
-		return reply{}, fmt.Errorf("%w: group %d on node %d", ErrNotHosted, req.group, n.cfg.ID)
-	}
-	if tok := g.Applied(); tok.Incarnation != req.incarnation {
-		return reply{}, fmt.Errorf("%w: group %d is at incarnation %d here, not %d", ErrNotHosted, req.group, tok.Incarnation, req.incarnation)
+		return reply{}, err
 	}
 	if in := g.Info(); in.Restoring || in.Status == groupcomm.StatusRemoved {
 		return reply{}, fmt.Errorf("%w: clone is restoring or removed", racs.ErrStale)

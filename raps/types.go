@@ -25,15 +25,21 @@ func levelBit(l racs.Level) partitionmap.ReadLevels {
 	return 1 << 7 // not a level: allowed by no set but the zero one
 }
 
-// checkLevel refuses a read at a level the service does not serve (an
-// unknown service passes: locating it reports that).
-func (c *Client) checkLevel(service string, level racs.Level) error {
+// serviceType is the service's entry in the client's map (false with no
+// map or no such service: locating the key reports those).
+func (c *Client) serviceType(service string) (*partitionmap.Service, bool) {
 	m := c.env.Map()
 	if m == nil {
-		return nil
+		return nil, false
 	}
 	s, err := m.Service(service)
-	if err != nil || s.Reads.Allows(levelBit(level)) {
+	return s, err == nil
+}
+
+// checkLevel refuses a read at a level the service does not serve.
+func (c *Client) checkLevel(service string, level racs.Level) error {
+	s, ok := c.serviceType(service)
+	if !ok || s.Reads.Allows(levelBit(level)) {
 		return nil
 	}
 	return fmt.Errorf("%w: %q serves %s reads, not %v", ErrLevelNotAllowed, service, s.Reads, level)
@@ -41,12 +47,8 @@ func (c *Client) checkLevel(service string, level racs.Level) error {
 
 // checkStream refuses a subscription to a service that keeps no stream.
 func (c *Client) checkStream(service string) error {
-	m := c.env.Map()
-	if m == nil {
-		return nil
-	}
-	s, err := m.Service(service)
-	if err != nil || s.Retain > 0 {
+	s, ok := c.serviceType(service)
+	if !ok || s.Retain > 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %q has Retain 0", ErrNoStream, service)

@@ -46,6 +46,20 @@ func (c *procCluster) kvPut(id int, key, val string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+// kvGetRetry reads key through node id until it answers 200, for up to
+// five seconds (a node just back may still be catching up).
+func (c *procCluster) kvGetRetry(id int, key string) (string, int) {
+	var got string
+	var code int
+	for try := 0; try < 50; try++ {
+		if got, code = c.kvGet(id, key); code == http.StatusOK {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return got, code
+}
+
 func (c *procCluster) kvGet(id int, key string) (string, int) {
 	resp, err := client.Get(c.url(id, "/v1/kv/"+key+"?consistency=strict"))
 	if err != nil {
@@ -130,14 +144,7 @@ func TestPartitionedProcessesSurviveKill(t *testing.T) {
 	}
 	for key, want := range acked {
 		for id := 1; id <= nodes; id++ {
-			var got string
-			var code int
-			for try := 0; try < 50; try++ {
-				if got, code = c.kvGet(id, key); code == http.StatusOK {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			got, code := c.kvGetRetry(id, key)
 			if code != http.StatusOK || got != want {
 				t.Fatalf("acknowledged %s=%s: node %d reads %q (status %d)", key, want, id, got, code)
 			}

@@ -131,14 +131,7 @@ func TestProcessesSurviveKillAndPause(t *testing.T) {
 	missing := 0
 	for key, want := range acked {
 		for id := 1; id <= nodes; id++ {
-			var got string
-			var code int
-			for try := 0; try < 50; try++ {
-				if got, code = c.kvGet(id, key); code == http.StatusOK {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			got, code := c.kvGetRetry(id, key)
 			if code != http.StatusOK || got != want {
 				missing++
 				if missing < 5 {
